@@ -1,0 +1,25 @@
+"""Re-create params.yaml from conf/ exactly as `dvc exp run` does (DVC's own compose function),
+so that `dvc repro` can be used after editing conf/. Usage: python -m bench.compose [overrides]"""
+
+import sys
+from pathlib import Path
+
+from dvc.utils.hydra import compose_and_dump
+
+from bench.config import PARAMS_FILE
+
+
+def compose(output: Path = PARAMS_FILE, overrides: list[str] = (), root: Path = Path(".")) -> None:
+    compose_and_dump(
+        output,
+        config_dir=str((Path(root) / "conf").resolve()),
+        config_module=None,
+        config_name="config",
+        plugins_path=str((Path(root) / "hydra_plugins").resolve()),
+        overrides=list(overrides),
+    )
+
+
+if __name__ == "__main__":
+    compose(overrides=sys.argv[1:])
+    print(f"wrote {PARAMS_FILE}")

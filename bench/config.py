@@ -1,0 +1,73 @@
+"""Reading params.yaml (composed from conf/ by DVC's Hydra integration) and building the resolved
+config of one cell (neuron, task, seed)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError
+
+PARAMS_FILE = Path("params.yaml")
+RUNS_DIR = Path("results/runs")
+
+
+def load_params(path: Path = PARAMS_FILE) -> DictConfig:
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"{path} not found: run from the repository root (params.yaml is committed; "
+            "`python -m bench.compose` re-creates it from conf/)"
+        )
+    return OmegaConf.load(path)
+
+
+def lookup(params: DictConfig, group: str, name: str, conf_dir: str) -> DictConfig:
+    entries = params.get(group) or {}
+    if name not in entries:
+        raise KeyError(
+            f"no {conf_dir} named {name!r} in params.yaml (known: {sorted(entries)}); add "
+            f"conf/{conf_dir}/{name}.yaml, register it in conf/config.yaml and run `python -m bench.compose`"
+        )
+    return entries[name]
+
+
+def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides: list[str] = ()) -> DictConfig:
+    """The complete config of one cell. `overrides` edit it in Hydra's style: `key=value` changes
+    an existing setting (e.g. `trainer.max_epochs=1`; a typo is an error), `+key=value` adds one
+    (e.g. `+trainer.limit_train_batches=5`)."""
+    task_cfg = lookup(params, "tasks", task, "task").copy()
+    trainer = OmegaConf.merge(params.get("trainer", {}), task_cfg.pop("trainer", {}))
+    cfg = OmegaConf.create(
+        {
+            "neuron_name": neuron,
+            "task_name": task,
+            "seed": seed,
+            "neuron": lookup(params, "neurons", neuron, "neuron"),
+            "task": task_cfg,
+            "trainer": trainer,
+        }
+    )
+    if overrides:
+        for item in overrides:
+            add = item.startswith("+")
+            key, sep, _ = item.removeprefix("+").partition("=")
+            if not sep or not key:
+                raise ValueError(f"override {item!r} is not of the form key=value (e.g. trainer.max_epochs=1)")
+            OmegaConf.set_struct(cfg, not add)
+            try:
+                cfg.merge_with(OmegaConf.from_dotlist([item.removeprefix("+")]))
+            except ConfigKeyError as e:
+                raise KeyError(f"override {item!r}: no setting {key!r} in this cell's config (use +{key}=... to add one)") from e
+            finally:
+                OmegaConf.set_struct(cfg, False)
+    return cfg
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """sha256 of the resolved config in canonical JSON: equal hashes mean equal settings."""
+    canonical = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def run_dir(task: str, neuron: str, seed: int, root: Path = RUNS_DIR) -> Path:
+    return Path(root) / task / neuron / str(seed)

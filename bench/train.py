@@ -1,0 +1,163 @@
+"""Train and test one cell of the benchmark matrix and write its record.
+
+Usage: python -m bench.train <neuron> <task> <seed> [key=value ...]
+
+Reads params.yaml (run from the repository root); `key=value` overrides edit this run's config
+(e.g. `trainer.max_epochs=1`) and are stored in the record. Writes
+results/runs/<task>/<neuron>/<seed>/{record.json,history.csv} all at once, after the run: a
+crashed run leaves a record with status "failed" and its reason, never a half-written one.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+
+from bench.config import RUNS_DIR, cell_config, config_hash, load_params, run_dir
+from bench.module import DivergedError, SpikingClassifier
+from bench.provenance import provenance
+
+WORK_DIR = Path("outputs/runs")  # checkpoints and raw logs (git-ignored)
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SpikingClassifier]:
+    datamodule = instantiate(cfg.task.data)
+    neuron = instantiate(cfg.neuron, _partial_=True)  # a factory: one neuron per layer
+    c, h, _ = datamodule.input_shape
+    backbone = instantiate(
+        cfg.task.model, neuron=neuron, in_channels=c, input_size=h, num_classes=datamodule.num_classes
+    )
+    module = SpikingClassifier(
+        backbone,
+        num_classes=datamodule.num_classes,
+        T=cfg.task.T,
+        loss=instantiate(cfg.task.loss),
+        optimizer=instantiate(cfg.task.optimizer, _partial_=True),
+        lr_schedule=cfg.task.lr_schedule,
+    )
+    return datamodule, module
+
+
+def fit_and_test(cfg: DictConfig, work_dir: Path) -> tuple[dict, dict]:
+    """Returns (metrics in percent, extra facts). Test uses the checkpoint best on validation."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module = build(cfg)
+    checkpoint = ModelCheckpoint(dirpath=work_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
+    trainer = L.Trainer(
+        **OmegaConf.to_container(cfg.trainer),
+        default_root_dir=work_dir,
+        callbacks=[checkpoint],
+        logger=CSVLogger(work_dir, name="", version=""),
+        deterministic=True,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    (test,) = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=False)
+    metrics = {
+        "test_top1": 100 * test["test/top1"],
+        "test_top5": 100 * test["test/top5"],
+        "val_top1": 100 * float(checkpoint.best_model_score),
+        "firing_rate": test["test/firing_rate"],
+        "firing_rate_per_layer": {
+            k.removeprefix("test/firing_rate/"): v for k, v in test.items() if k.startswith("test/firing_rate/")
+        },
+    }
+    facts = {
+        "epochs": trainer.current_epoch,
+        "best_epoch": torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["epoch"],
+        "params": sum(p.numel() for p in module.parameters()),
+        "split_protocol": datamodule.split["protocol"],
+        "split_fingerprint": datamodule.split["fingerprint"],
+        "n_test": len(datamodule.data["test"]),
+    }
+    return metrics, facts
+
+
+def history(work_dir: Path) -> pd.DataFrame | None:
+    """Per-epoch logged metrics (one row per epoch), for training curves."""
+    path = work_dir / "metrics.csv"
+    if not path.is_file():
+        return None
+    logged = pd.read_csv(path)
+    logged = logged[[c for c in logged.columns if not c.startswith("test/") and c != "step"]]
+    return logged.groupby("epoch").first().dropna(how="all").reset_index()
+
+
+def write_atomically(out_dir: Path, record: dict, hist: pd.DataFrame | None) -> None:
+    staging = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+    if hist is not None:
+        hist.to_csv(staging / "history.csv", index=False, float_format="%.6g")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(staging, out_dir)
+
+
+def run_cell(cfg: DictConfig, overrides: list[str], runs_root: Path | None = None, work_root: Path | None = None) -> dict:
+    out_dir = run_dir(cfg.task_name, cfg.neuron_name, cfg.seed, runs_root or RUNS_DIR)
+    work_dir = run_dir(cfg.task_name, cfg.neuron_name, cfg.seed, work_root or WORK_DIR)
+    shutil.rmtree(work_dir, ignore_errors=True)  # a stale checkpoint must never be the "best" one
+    record = {
+        "neuron": cfg.neuron_name,
+        "task": cfg.task_name,
+        "seed": cfg.seed,
+        "status": "ok",
+        "overrides": list(overrides),
+    }
+    start = time.perf_counter()
+    error = None
+    try:
+        record["metrics"], facts = fit_and_test(cfg, work_dir)
+        record.update(facts)
+    except Exception as e:  # recorded, then re-raised unless it is a divergence (a real outcome)
+        error = e
+        record["status"] = "failed"
+        record["reason"] = f"{type(e).__name__}: {e}"
+    record["provenance"] = {
+        **provenance(),
+        "config_hash": config_hash(cfg),
+        "wall_s": round(time.perf_counter() - start, 2),
+    }
+    record["config"] = OmegaConf.to_container(cfg, resolve=True)
+    write_atomically(out_dir, record, history(work_dir))
+    if error is not None and not isinstance(error, DivergedError):
+        traceback.print_exception(error)
+        raise SystemExit(f"cell {cfg.neuron_name}/{cfg.task_name}/{cfg.seed} failed; wrote {out_dir}/record.json")
+    return record
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("neuron")
+    parser.add_argument("task")
+    parser.add_argument("seed", type=int)
+    parser.add_argument("overrides", nargs="*", help="key=value edits of this cell's config")
+    args = parser.parse_args(argv)
+    cfg = cell_config(load_params(), args.neuron, args.task, args.seed, args.overrides)
+    record = run_cell(cfg, args.overrides)
+    m = record.get("metrics", {})
+    print(
+        f"{args.neuron}/{args.task}/{args.seed}: {record['status']}"
+        + (f" test top-1 {m['test_top1']:.2f}% (val {m['val_top1']:.2f}%), firing rate {m['firing_rate']:.3f}" if m else "")
+        + f" in {record['provenance']['wall_s']} s",
+        file=sys.stderr,
+    )
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+import pytest
+from omegaconf import OmegaConf
+
+from bench.compose import compose
+from bench.config import cell_config, config_hash, load_params
+
+
+def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):
+    """`dvc repro` reads the committed params.yaml; it must equal what conf/ composes to
+    (run `python -m bench.compose` after editing conf/)."""
+    fresh = tmp_path / "params.yaml"
+    compose(fresh, root=in_repo)
+    assert (in_repo / "params.yaml").read_text() == fresh.read_text()
+
+
+def test_every_profile_entry_is_registered_and_follows_the_file_convention(in_repo):
+    params = load_params()
+    for neuron in params.profile.neurons:
+        target = params.neurons[neuron]["_target_"]
+        # dvc.yaml tracks bench/neurons/<name>.py for the cells of neuron <name>
+        assert target.startswith(f"bench.neurons.{neuron}."), f"{neuron}: _target_ {target}"
+    for task in params.profile.tasks:
+        # dvc.yaml writes/reads data/splits/<task>.json
+        assert params.tasks[task].data.split_file == f"data/splits/{task}.json"
+
+
+def test_cell_config_merges_trainer_and_applies_overrides(in_repo):
+    params = load_params()
+    cfg = cell_config(params, "qif", "digits", 7, ["trainer.max_epochs=1", "+trainer.limit_train_batches=2"])
+    assert cfg.trainer.max_epochs == 1 and cfg.trainer.limit_train_batches == 2
+    assert cfg.trainer.accelerator == "cpu" and "trainer" not in cfg.task
+    assert cfg.neuron.a == 0.25 and cfg.seed == 7
+    base = cell_config(params, "qif", "digits", 7)
+    assert config_hash(base) != config_hash(cfg)
+    assert config_hash(base) == config_hash(OmegaConf.create(OmegaConf.to_container(base)))
+
+
+@pytest.mark.parametrize(
+    "neuron, task, overrides, error",
+    [
+        ("nope", "digits", [], "no neuron named 'nope'"),
+        ("qif", "nope", [], "no task named 'nope'"),
+        ("qif", "digits", ["trainer.max_epoch=1"], "no setting 'trainer.max_epoch'"),
+        ("qif", "digits", ["trainer.max_epochs"], "key=value"),
+    ],
+)
+def test_bad_cell_requests_are_clear_errors(in_repo, neuron, task, overrides, error):
+    with pytest.raises((KeyError, ValueError), match=error):
+        cell_config(load_params(), neuron, task, 0, overrides)

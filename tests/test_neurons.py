@@ -1,0 +1,145 @@
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from bench.neurons import LIF, QIF
+from bench.neurons.surrogate import Rectangle
+
+
+def run(neuron, inputs):
+    """Feed a [T] input sequence to one neuron; returns spikes [T]."""
+    return neuron(torch.tensor(inputs, dtype=torch.float32)[:, None]).squeeze(1)
+
+
+def potentials(neuron, inputs):
+    """Membrane potentials after each step, via the public single-step update."""
+    u = torch.full((1,), neuron.u_init)
+    out = []
+    for x in inputs:
+        _, u = neuron.step(u, torch.tensor([x]))
+        out.append(u.item())
+    return out
+
+
+def test_lif_charges_decays_and_hard_resets():
+    lif = LIF(tau=2.0)
+    # h1 = 0.6; h2 = 0.6 - 0.3 + 0.6 = 0.9; h3 = 0.9 - 0.45 + 0.6 = 1.05 -> spike, reset to 0
+    assert run(lif, [0.6, 0.6, 0.6, 0.0]).tolist() == [0, 0, 1, 0]
+    assert potentials(lif, [0.6, 0.6, 0.6, 0.0]) == pytest.approx([0.6, 0.9, 0.0, 0.0])
+
+
+def test_lif_soft_reset_subtracts_threshold():
+    lif = LIF(tau=2.0, reset="soft")
+    # h1 = 1.5 -> spike, u = 0.5; h2 = 0.5 - 0.25 + 0 = 0.25
+    assert run(lif, [1.5, 0.0]).tolist() == [1, 0]
+    assert potentials(lif, [1.5, 0.0]) == pytest.approx([0.5, 0.25])
+
+
+def test_lif_hard_reset_to_configured_potential():
+    assert potentials(LIF(u_reset=-0.2), [2.0]) == pytest.approx([-0.2])
+
+
+def test_qif_hard_reset_defaults_to_u1():
+    qif = QIF(a=0.25, u1=-0.1, u2=0.5)
+    assert qif.u_reset == -0.1 and qif.u_init == -0.1
+    assert potentials(qif, [3.0]) == pytest.approx([-0.1])
+
+
+def test_qif_update_is_the_quadratic_map():
+    qif = QIF(a=0.25, u1=0.0, u2=0.5)
+    # u = 0 -> h = 0.4; then h = 0.4 + 0.25 * 0.4 * (0.4 - 0.5) + 0.2 = 0.59
+    assert potentials(qif, [0.4, 0.2]) == pytest.approx([0.4, 0.59])
+
+
+@pytest.mark.parametrize("neuron", [LIF(), QIF(), LIF(reset="soft"), QIF(reset="soft")], ids=repr)
+def test_shapes_binary_spikes_and_batch_independence(neuron):
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 2, 5, 5)
+    s = neuron(x)
+    assert s.shape == x.shape and s.dtype == x.dtype
+    assert set(s.unique().tolist()) <= {0.0, 1.0}
+    # no state leaks between batches: the same batch twice gives the same spikes
+    assert torch.equal(neuron(x), s)
+    # each sample is independent of the others in the batch
+    assert torch.equal(neuron(x[:, :1]), s[:, :1])
+
+
+def test_surrogate_gradient_is_the_rectangular_window():
+    v = torch.tensor([-0.6, -0.4, 0.0, 0.4, 0.6], requires_grad=True)
+    Rectangle(width=1.0)(v).sum().backward()
+    assert v.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    v.grad = None
+    Rectangle(width=0.5)(v).sum().backward()
+    assert v.grad.tolist() == [0.0, 0.0, 2.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("neuron", [LIF(), QIF()], ids=repr)
+def test_gradient_flows_through_time_via_surrogate(neuron):
+    x = torch.full((3, 1), 0.45, requires_grad=True)
+    neuron(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert (x.grad != 0).any(), "no gradient reached the input through the surrogate"
+    # the input of step 1 influences later steps' spikes through the membrane
+    assert x.grad[0].item() != 0
+
+
+def null_trajectory(qif, u0, steps):
+    u = torch.tensor(u0)
+    for _ in range(steps):
+        u = u + qif.f(u)
+    return u.item()
+
+
+def test_qif_null_input_fixed_points_and_stability_fig1():
+    qif = QIF(a=0.25, u1=0.0, u2=0.5)
+    for fixed in (0.0, 0.5):
+        assert null_trajectory(qif, fixed, 1) == pytest.approx(fixed)
+    # derivatives of g(u) = u + f(u): 1 - a(u2-u1) = 0.875 at u1, 1 + a(u2-u1) = 1.125 at u2
+    g = lambda u: u + qif.f(u)  # noqa: E731
+    for u, slope in ((0.0, 0.875), (0.5, 1.125)):
+        uu = torch.tensor(u, dtype=torch.float64, requires_grad=True)
+        g(uu).backward()
+        assert uu.grad.item() == pytest.approx(slope)
+    # paper Fig. 1: 0.40 decays to rest, 0.51 and 0.60 run away (towards the threshold)
+    assert abs(null_trajectory(qif, 0.40, 200)) < 1e-3
+    for u0 in (0.51, 0.60):
+        u, t = torch.tensor(u0), 0
+        while u < 1.0 and t < 500:
+            u, t = u + qif.f(u), t + 1
+        assert u >= 1.0, f"{u0} should run away past the threshold"
+
+
+def test_qif_basin_of_rest_and_oscillation():
+    qif = QIF(a=0.25, u1=0.0, u2=0.5)  # basin (u1 - 1/a, u2) = (-4, 0.5)
+    assert abs(null_trajectory(qif, -3.9, 300)) < 1e-3
+    assert null_trajectory(qif, -4.1, 1) > 0.5  # one step throws it above u2
+    # 1 < a(u2-u1) < 2: damped oscillation around u1 (LIF never overshoots)
+    osc = QIF(a=1.5, u1=0.0, u2=1.0, threshold=2.0)
+    u, signs = torch.tensor(0.2), []
+    for _ in range(6):
+        u = u + osc.f(u)
+        signs.append(torch.sign(u).item())
+    assert signs == [-1, 1, -1, 1, -1, 1]
+    assert abs(u.item()) < 0.2
+
+
+def test_invalid_parameters_are_clear_errors():
+    with pytest.raises(ValueError, match="reset"):
+        LIF(reset="weird")
+    with pytest.raises(ValueError, match="u1 < u2 < threshold"):
+        QIF(u2=1.5)
+    with pytest.raises(ValueError, match="tau"):
+        LIF(tau=0.5)
+
+
+@pytest.mark.parametrize("name", ["lif", "qif"])
+def test_config_defaults_match_the_paper(in_repo, name):
+    cfg = OmegaConf.load(in_repo / "conf" / "neuron" / f"{name}.yaml")
+    neuron = instantiate(cfg)
+    assert neuron.threshold == 1.0 and neuron.reset == "hard"
+    assert isinstance(neuron.surrogate, Rectangle) and neuron.surrogate.width == 1.0
+    if name == "lif":
+        assert (neuron.tau, neuron.u_rest, neuron.u_reset) == (2.0, 0.0, 0.0)
+    else:
+        assert (neuron.a, neuron.u1, neuron.u2, neuron.u_reset) == (0.25, 0.0, 0.5, 0.0)
