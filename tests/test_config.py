@@ -1,4 +1,9 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from bench.compose import compose
@@ -47,3 +52,28 @@ def test_cell_config_merges_trainer_and_applies_overrides(in_repo):
 def test_bad_cell_requests_are_clear_errors(in_repo, neuron, task, overrides, error):
     with pytest.raises((KeyError, ValueError), match=error):
         cell_config(load_params(), neuron, task, 0, overrides)
+
+
+def _imported_bench_files(neuron: str, root) -> set[str]:
+    """The bench source files a cell loads, from a fresh interpreter (build the model, one batch)."""
+    code = (
+        "import sys, torch\n"
+        "from bench.config import cell_config, load_params\n"
+        "from bench.train import build\n"
+        f"dm, m = build(cell_config(load_params(), {neuron!r}, 'digits', 0))\n"
+        "m(torch.zeros(2, 1, 8, 8))\n"
+        "print('\\n'.join(sorted(getattr(v, '__file__', None) or '' for k, v in sys.modules.items()"
+        " if k == 'bench' or k.startswith('bench.'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    return {str(Path(f).resolve().relative_to(root)) for f in out.stdout.split()}
+
+
+@pytest.mark.parametrize("neuron, other", [("lif", "qif"), ("qif", "lif")])
+def test_train_stage_tracks_the_code_a_cell_runs_and_no_other_neuron(in_repo, neuron, other):
+    stage = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]["train"]
+    deps = [d.replace("${item.neuron}", neuron).replace("${item.task}", "digits") for d in stage["deps"]]
+    used = _imported_bench_files(neuron, in_repo)
+    assert f"bench/neurons/{other}.py" not in used, f"a {neuron} cell must not import the {other} neuron"
+    untracked = [f for f in used if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
+    assert not untracked, f"dvc.yaml train deps miss {untracked}"

@@ -3,7 +3,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from bench.neurons import LIF, QIF
+from bench.neurons.lif import LIF
+from bench.neurons.qif import QIF
 from bench.neurons.surrogate import Rectangle
 
 

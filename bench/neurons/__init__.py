@@ -1,11 +1,10 @@
 """Spiking neurons. Every neuron shares the form of paper.md §1 (see `base.Neuron`).
 
-Built-in neurons live one per file (`lif.py`, `qif.py`) and are selected by the `_target_`
-of their config in `conf/neuron/`; adding a neuron edits no existing file here.
+Each neuron lives in its own file, `bench/neurons/<name>.py`, and is selected by the `_target_`
+of `conf/neuron/<name>.yaml`. Nothing here imports them, so a cell depends only on its own
+neuron's file (dvc.yaml tracks exactly that) and adding a neuron edits no existing file.
 """
 
 from bench.neurons.base import Neuron
-from bench.neurons.lif import LIF
-from bench.neurons.qif import QIF
 
-__all__ = ["Neuron", "LIF", "QIF"]
+__all__ = ["Neuron"]
