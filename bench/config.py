@@ -45,6 +45,7 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
             "neuron": lookup(params, "neurons", neuron, "neuron"),
             "task": task_cfg,
             "trainer": trainer,
+            "runtime": params.get("runtime", {"neuron_backend": "eager"}),
         }
     )
     if overrides:

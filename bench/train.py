@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.config import RUNS_DIR, cell_config, config_hash, load_params, run_dir
 from bench.module import DivergedError, SpikingClassifier
+from bench.neurons.base import Neuron
 from bench.provenance import provenance
 
 WORK_DIR = Path("outputs/runs")  # checkpoints and raw logs (git-ignored)
@@ -39,6 +40,10 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SpikingClassifier]:
     backbone = instantiate(
         cfg.task.model, neuron=neuron, in_channels=c, input_size=h, num_classes=datamodule.num_classes
     )
+    for layer in backbone.modules():
+        if isinstance(layer, Neuron):
+            layer.calibrate(T=cfg.task.T, alpha=cfg.task.model.alpha)
+            layer.backend = cfg.runtime.neuron_backend
     module = SpikingClassifier(
         backbone,
         num_classes=datamodule.num_classes,
@@ -80,6 +85,7 @@ def fit_and_test(cfg: DictConfig, work_dir: Path) -> tuple[dict, dict]:
         "epochs": trainer.current_epoch,
         "best_epoch": torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["epoch"],
         "params": sum(p.numel() for p in module.parameters()),
+        "surrogate": sorted({repr(m.surrogate) for m in module.modules() if isinstance(m, Neuron)}),
         "split_protocol": datamodule.split["protocol"],
         "split_fingerprint": datamodule.split["fingerprint"],
         "n_test": len(datamodule.data["test"]),

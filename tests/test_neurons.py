@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -5,7 +7,7 @@ from omegaconf import OmegaConf
 
 from bench.neurons.lif import LIF
 from bench.neurons.qif import QIF
-from bench.neurons.surrogate import Rectangle
+from bench.neurons.surrogate import AnalyticWindow, ArcTan, Rectangle, Sigmoid, Triangle
 
 
 def run(neuron, inputs):
@@ -15,7 +17,7 @@ def run(neuron, inputs):
 
 def potentials(neuron, inputs):
     """Membrane potentials after each step, via the public single-step update."""
-    u = torch.full((1,), neuron.u_init)
+    u = torch.zeros(1) + neuron.rest
     out = []
     for x in inputs:
         _, u = neuron.step(u, torch.tensor([x]))
@@ -43,7 +45,7 @@ def test_lif_hard_reset_to_configured_potential():
 
 def test_qif_hard_reset_defaults_to_u1():
     qif = QIF(a=0.25, u1=-0.1, u2=0.5)
-    assert qif.u_reset == -0.1 and qif.u_init == -0.1
+    assert qif.u_reset == -0.1 and qif.rest == -0.1
     assert potentials(qif, [3.0]) == pytest.approx([-0.1])
 
 
@@ -138,9 +140,82 @@ def test_invalid_parameters_are_clear_errors():
 def test_config_defaults_match_the_paper(in_repo, name):
     cfg = OmegaConf.load(in_repo / "conf" / "neuron" / f"{name}.yaml")
     neuron = instantiate(cfg)
-    assert neuron.threshold == 1.0 and neuron.reset == "hard"
-    assert isinstance(neuron.surrogate, Rectangle) and neuron.surrogate.width == 1.0
+    assert neuron.threshold == 1.0 and neuron.reset == "hard" and neuron.learnable == ()
     if name == "lif":
         assert (neuron.tau, neuron.u_rest, neuron.u_reset) == (2.0, 0.0, 0.0)
+        assert type(neuron.surrogate) is Rectangle and neuron.surrogate.width == 1.0
     else:
         assert (neuron.a, neuron.u1, neuron.u2, neuron.u_reset) == (0.25, 0.0, 0.5, 0.0)
+        assert type(neuron.surrogate) is AnalyticWindow and neuron.surrogate.kappa == pytest.approx(math.sqrt(2 * math.pi))
+
+
+@pytest.mark.parametrize(
+    "surrogate, peak",
+    [
+        (Rectangle(1.0), 1.0),
+        (Rectangle(0.5), 2.0),
+        (Triangle(1.0), 2.0),
+        (Sigmoid(4.0), 1.0),  # alpha / 4
+        (ArcTan(2.0), 1.0),  # alpha / 2
+    ],
+    ids=repr,
+)
+def test_surrogates_integrate_to_one_and_peak_at_threshold(surrogate, peak):
+    v = torch.linspace(-200, 200, 2_000_001, dtype=torch.float64)
+    d = surrogate.derivative(v)
+    # arctan's tails decay like 1/v^2: over [-200, 200] it misses ~0.3% of its mass
+    assert torch.trapezoid(d, v).item() == pytest.approx(1.0, abs=4e-3)
+    assert surrogate.derivative(torch.zeros(1, dtype=torch.float64)).item() == pytest.approx(peak)
+    assert (surrogate.derivative(v[v.abs() > 5]) < 1e-2).all()
+    x = torch.tensor([-0.1, 0.0, 0.1], requires_grad=True)
+    s = surrogate(x)
+    assert s.tolist() == [0.0, 1.0, 1.0]
+    s.sum().backward()
+    assert torch.allclose(x.grad, surrogate.derivative(x.detach()))
+
+
+def test_learnable_parameters_are_per_layer_parameters():
+    a, b = QIF(learnable=["a", "u2"]), QIF(learnable=["a", "u2"])
+    assert {n for n, _ in a.named_parameters()} == {"a", "u2"}
+    assert a.a is not b.a
+    assert {n for n, _ in QIF().named_buffers()} == {"a", "u1", "u2"}
+    with pytest.raises(ValueError, match="learnable.*'tau'.*not parameters"):
+        QIF(learnable=["tau"])
+
+
+def test_qif_quadratic_cannot_overflow_into_nan():
+    qif = QIF(reset="soft")
+    x = torch.tensor([[1e30], [1e30], [0.0], [0.0]])
+    s = qif(x)
+    assert torch.isfinite(s).all()
+    u = torch.tensor([-1e30, 1e30, float(3e38)])
+    assert torch.isfinite(qif.f(u)).all()
+
+
+def test_uncalibrated_analytic_window_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="calibrate"):
+        QIF(surrogate=AnalyticWindow()).forward(torch.randn(2, 3, requires_grad=True)).sum().backward()
+
+
+def test_fused_falls_back_to_eager_with_a_warning_where_compilation_fails(monkeypatch):
+    import bench.neurons.base as base
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(base, "_compiled", broken)
+    qif = QIF()
+    qif.backend = "fused"
+    x = torch.randn(3, 4, 5)
+    with pytest.warns(UserWarning, match="fused neuron path unavailable.*no C\\+\\+ compiler"):
+        s = qif(x)
+    assert torch.equal(s, qif.multistep(x))
+    assert base._compiled is False
+    monkeypatch.setattr(base, "_compiled", None)  # let later tests compile for real
+
+
+def test_unknown_backend_is_a_clear_error():
+    lif = LIF()
+    lif.backend = "cuda-magic"
+    with pytest.raises(ValueError, match="runtime.neuron_backend"):
+        lif(torch.zeros(2, 3))

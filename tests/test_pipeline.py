@@ -52,7 +52,10 @@ def repo(tmp_path):
 
 def test_pipeline_end_to_end_and_only_changed_cells_rerun(repo):
     out = sh("dvc", "repro", cwd=repo)
-    assert stages_run(out) == {"prepare@digits", "train@lif-digits-0", "train@qif-digits-0", "leaderboard"}
+    assert stages_run(out) == {
+        "prepare@digits", "dynamics@lif", "dynamics@qif", "train@lif-digits-0", "train@qif-digits-0", "leaderboard"
+    }
+    assert (repo / "results/figures/dynamics-qif.png").is_file()
     board = pd.read_csv(repo / "results/leaderboard.csv")
     assert sorted(board.neuron) == ["lif", "qif"] and (board.n_seeds == 1).all()
     assert (board.top1_mean > 50).all(), board  # one epoch on digits already learns
@@ -64,5 +67,5 @@ def test_pipeline_end_to_end_and_only_changed_cells_rerun(repo):
     qif = repo / "conf/neuron/qif.yaml"
     qif.write_text(qif.read_text().replace("a: 0.25", "a: 0.3"))
     out = sh("dvc", "exp", "run", cwd=repo)
-    assert stages_run(out) == {"train@qif-digits-0", "leaderboard"}
+    assert stages_run(out) == {"dynamics@qif", "train@qif-digits-0", "leaderboard"}
     assert "a: 0.3" in (repo / "params.yaml").read_text()

@@ -4,49 +4,100 @@
     s[t] = Heaviside(h[t] - threshold)        fire (surrogate gradient in backward)
     u[t] = h[t] (1 - s[t]) + u_reset s[t]     hard reset, or u[t] = h[t] - threshold s[t] (soft)
 
-A neuron subclass only defines its subthreshold function `f` and its initial potential.
+A neuron author writes only its subthreshold function `f`, names its parameters and declares
+what `f` costs per update; multi-step execution, resets, surrogate gradients, learnable
+parameters and dtype/device handling come from here. See docs/neurons.md.
 """
 
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from bench.neurons.surrogate import Rectangle
+from bench.neurons.surrogate import Rectangle, Surrogate
 
 RESETS = ("hard", "soft")
+BACKENDS = ("eager", "fused")
+
+
+@dataclass(frozen=True)
+class OpCount:
+    """Elementwise operations per neuron per update (multiplications/divisions, additions/subtractions)."""
+
+    mul: int
+    add: int
+
+    def __add__(self, other: "OpCount") -> "OpCount":
+        return OpCount(self.mul + other.mul, self.add + other.add)
+
+
+CHARGE_OPS = OpCount(mul=0, add=2)  # u + f(u) + x
 
 
 class Neuron(nn.Module, ABC):
     """Multi-step neuron: maps an input sequence [T, B, ...] to spikes [T, B, ...].
 
-    The membrane state lives only inside `forward`, so every batch starts from rest and no
-    state can leak between batches (nothing to reset by hand).
+    Subclasses define `f(u)` and `f_ops`, and pass their parameters to `__init__` by name; each
+    becomes a scalar tensor attribute, learnable (an `nn.Parameter`, one per layer since every
+    layer builds its own neuron) when listed in `learnable`, else a buffer. The membrane state
+    lives only inside `forward`, so every batch starts from rest and nothing leaks between batches.
     """
+
+    f_ops: ClassVar[OpCount]  # what f costs per neuron per update; checked by the conformance tests
 
     def __init__(
         self,
+        params: Mapping[str, float],
+        *,
         threshold: float = 1.0,
         reset: str = "hard",
         u_reset: float = 0.0,
-        surrogate=None,
+        surrogate: Surrogate | None = None,
+        learnable: Iterable[str] = (),
     ) -> None:
         super().__init__()
+        name = type(self).__name__
         if reset not in RESETS:
-            raise ValueError(f"neuron reset must be one of {RESETS}, got {reset!r}")
+            raise ValueError(f"{name}: reset must be one of {RESETS}, got {reset!r}")
+        unknown = set(learnable) - set(params)
+        if unknown:
+            raise ValueError(f"{name}: learnable {sorted(unknown)} are not parameters of this neuron ({sorted(params)})")
         self.threshold = float(threshold)
         self.reset = reset
         self.u_reset = float(u_reset)
         self.surrogate = surrogate if surrogate is not None else Rectangle(1.0)
+        self.learnable = tuple(learnable)
+        self.backend = "eager"  # or "fused"; set per run by bench.train (runtime.neuron_backend)
+        for key, value in params.items():
+            tensor = torch.tensor(float(value))
+            if key in self.learnable:
+                setattr(self, key, nn.Parameter(tensor))
+            else:
+                self.register_buffer(key, tensor)
 
     @abstractmethod
     def f(self, u: Tensor) -> Tensor:
-        """Subthreshold dynamics: the change of potential per step without input."""
+        """Subthreshold dynamics: the change of potential per step without input (elementwise)."""
 
     @property
-    def u_init(self) -> float:
-        """Potential at t = 0 (the resting potential)."""
+    def rest(self) -> Tensor | float:
+        """Potential at t = 0 (the resting potential); u_reset unless the neuron says otherwise."""
         return self.u_reset
+
+    @classmethod
+    def ops_per_update(cls) -> OpCount:
+        """Operations of one charge update h = u + f(u) + x per neuron (fire and reset, the same
+        for every neuron, are not included)."""
+        return cls.f_ops + CHARGE_OPS
+
+    def calibrate(self, T: int, alpha: float) -> None:
+        """Adapt to the task: lets a calibrated surrogate (AnalyticWindow) compute its width from
+        this neuron's dynamics, the task's T and the tdBN scale alpha."""
+        self.surrogate = self.surrogate.for_neuron(self, T=T, alpha=alpha)
 
     def step(self, u: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         """One update: returns (spikes, new potential)."""
@@ -61,12 +112,54 @@ class Neuron(nn.Module, ABC):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 2:
             raise ValueError(f"{type(self).__name__} expects input [T, B, ...], got shape {tuple(x.shape)}")
-        u = torch.full_like(x[0], self.u_init)
+        if self.backend == "fused":
+            return fused_multistep(self, x)
+        if self.backend != "eager":
+            raise ValueError(f"neuron backend must be one of {BACKENDS}, got {self.backend!r} (runtime.neuron_backend)")
+        return self.multistep(x)
+
+    def multistep(self, x: Tensor) -> Tensor:
+        """The eager path: a Python loop over T (the reference every other path must match)."""
+        u = torch.zeros_like(x[0]) + self.rest
         spikes = []
         for x_t in x:
             s, u = self.step(u, x_t)
             spikes.append(s)
         return torch.stack(spikes)
 
+    def param_values(self) -> dict[str, float]:
+        """The neuron's own named parameters (fixed and learnable) as floats."""
+        return {k: getattr(self, k).item() for k in [*self._buffers, *self._parameters]}
+
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, reset={self.reset}, u_reset={self.u_reset}, surrogate={self.surrogate}"
+        params = ", ".join(f"{k}={v:.6g}" for k, v in self.param_values().items())
+        learn = f", learnable={list(self.learnable)}" if self.learnable else ""
+        return (
+            f"{params}, threshold={self.threshold}, reset={self.reset}, u_reset={self.u_reset}, "
+            f"surrogate={self.surrogate}{learn}"
+        )
+
+
+_compiled = None  # torch.compile of Neuron.multistep, shared by every neuron; False once it failed
+
+
+def fused_multistep(neuron: Neuron, x: Tensor) -> Tensor:
+    """The fused path: the same loop compiled by torch.compile (TorchInductor). AOTAutograd
+    traces forward and backward of the whole T-step sequence, fuses them into a few kernels and
+    keeps for backward only what it cannot cheaply recompute, so it works for any neuron's f.
+    Falls back to the eager loop, with one warning, where compilation is unavailable."""
+    global _compiled
+    if _compiled is None:
+        # Static shapes: one compilation per input shape (a few seconds each). Dynamic shapes would
+        # compile once but ran 2-3x slower here (bench.perf), and shapes repeat every batch.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        _compiled = torch.compile(Neuron.multistep, dynamic=False)
+    if _compiled is False:
+        return neuron.multistep(x)
+    try:
+        return _compiled(neuron, x)
+    except Exception as error:  # no compiler toolchain, unsupported platform, ...
+        spikes = neuron.multistep(x)  # a genuine bug in the neuron raises here instead
+        warnings.warn(f"fused neuron path unavailable, using the eager loop ({type(error).__name__}: {error})")
+        _compiled = False
+        return spikes

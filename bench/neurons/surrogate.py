@@ -1,36 +1,117 @@
-"""Surrogate gradients: the forward pass fires with a Heaviside step, the backward pass uses a
-smooth (or windowed) stand-in for its derivative so that BPTT can train the network."""
+"""Surrogate gradients: the forward pass fires with a Heaviside step H(v), v = h - threshold; the
+backward pass replaces its derivative (a Dirac delta) by a window that integrates to 1, so BPTT
+can train the network. Each surrogate is one `derivative(v)`; every execution path (eager or
+fused) uses it, so adding a surrogate is one small class.
+
+Shapes and scales follow the usual conventions (spikingjelly's defaults for sigmoid/arctan).
+"""
+
+import math
 
 import torch
 from torch import Tensor
 
 
-class _RectangleSpike(torch.autograd.Function):
+class Surrogate:
+    """Heaviside forward, `derivative(v)` backward."""
+
+    def derivative(self, v: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, v: Tensor) -> Tensor:
+        return _Spike.apply(v, self)
+
+    def for_neuron(self, neuron, T: int, alpha: float) -> "Surrogate":
+        """The surrogate to use for this neuron in a task with T steps and tdBN scale alpha.
+        Fixed surrogates ignore the context; calibrated ones (AnalyticWindow) compute from it."""
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class _Spike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, v: Tensor, width: float) -> Tensor:
+    def forward(ctx, v: Tensor, surrogate: Surrogate) -> Tensor:
         ctx.save_for_backward(v)
-        ctx.width = width
+        ctx.surrogate = surrogate
         return (v >= 0).to(v.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, None]:
         (v,) = ctx.saved_tensors
-        window = (v.abs() < ctx.width / 2).to(grad_out.dtype) / ctx.width
-        return grad_out * window, None
+        return grad_out * ctx.surrogate.derivative(v), None
 
 
-class Rectangle:
-    """Heaviside forward; backward a rectangular window of the given width centred on the
-    threshold, height 1/width (so it integrates to 1, like the step it replaces)."""
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"surrogate {name} must be > 0, got {value}")
+    return float(value)
+
+
+class Rectangle(Surrogate):
+    """Box of the given width centred on the threshold, height 1/width."""
 
     def __init__(self, width: float = 1.0) -> None:
-        if width <= 0:
-            raise ValueError(f"surrogate width must be > 0, got {width}")
-        self.width = float(width)
+        self.width = _positive("width", width)
 
-    def __call__(self, v: Tensor) -> Tensor:
-        """Spikes for v = h - threshold."""
-        return _RectangleSpike.apply(v, self.width)
+    def derivative(self, v: Tensor) -> Tensor:
+        return (v.abs() < self.width / 2).to(v.dtype) / self.width
 
-    def __repr__(self) -> str:
-        return f"Rectangle(width={self.width})"
+
+class Triangle(Surrogate):
+    """Triangle of base `width` centred on the threshold, peak 2/width."""
+
+    def __init__(self, width: float = 1.0) -> None:
+        self.width = _positive("width", width)
+
+    def derivative(self, v: Tensor) -> Tensor:
+        half = self.width / 2
+        return (1 - v.abs() / half).clamp(min=0) / half
+
+
+class Sigmoid(Surrogate):
+    """Derivative of sigmoid(alpha v): alpha s (1 - s)."""
+
+    def __init__(self, alpha: float = 4.0) -> None:
+        self.alpha = _positive("alpha", alpha)
+
+    def derivative(self, v: Tensor) -> Tensor:
+        s = torch.sigmoid(self.alpha * v)
+        return self.alpha * s * (1 - s)
+
+
+class ArcTan(Surrogate):
+    """Derivative of arctan(pi/2 alpha v)/pi + 1/2: (alpha/2) / (1 + (pi/2 alpha v)^2)."""
+
+    def __init__(self, alpha: float = 2.0) -> None:
+        self.alpha = _positive("alpha", alpha)
+
+    def derivative(self, v: Tensor) -> Tensor:
+        return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * v) ** 2)
+
+
+class AnalyticWindow(Rectangle):
+    """Rectangle whose width is derived from the neuron's own dynamics (paper.md §2, docs/neurons.md):
+    width = kappa * sigma_h, where sigma_h is the std of the pre-spike potential pooled over the
+    task's T steps under tdBN-normalised input x ~ N(0, (alpha * threshold)^2). With the default
+    kappa = sqrt(2 pi) the box has the peak height of the Gaussian density of h."""
+
+    def __init__(self, kappa: float = math.sqrt(2 * math.pi), width: float | None = None) -> None:
+        self.kappa = _positive("kappa", kappa)
+        self.width = width  # set by for_neuron()
+
+    def derivative(self, v: Tensor) -> Tensor:
+        if self.width is None:
+            raise RuntimeError(
+                "AnalyticWindow has no width yet: it is computed per neuron from the task's T and tdBN alpha "
+                "(bench.train does this; by hand call neuron.calibrate(T=..., alpha=...))"
+            )
+        return super().derivative(v)
+
+    def for_neuron(self, neuron, T: int, alpha: float) -> "AnalyticWindow":
+        from bench.neurons.analytic import pooled_potential_std
+
+        sigma_h = pooled_potential_std(neuron, sigma_x=alpha * neuron.threshold, T=T)
+        return AnalyticWindow(self.kappa, width=self.kappa * sigma_h)

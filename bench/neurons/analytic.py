@@ -1,0 +1,101 @@
+"""Moments of a neuron's pre-spike potential under tdBN-normalised input, for the analytic
+surrogate window (paper.md §2; derivation in docs/neurons.md).
+
+Model: the neuron starts at its resting potential, receives i.i.d. x_t ~ N(0, sigma_x^2) and
+fires/resets as configured. The distribution of the potential u is propagated exactly in
+structure and numerically in resolution, never by sampling:
+
+    h_t = g(u_{t-1}) + x_t,  g(u) = u + f(u)
+
+Given u_{t-1} as a discrete measure on a fine grid, h_t is a Gaussian mixture whose mean and
+second moment are exact sums over the grid. The next potential is obtained by pushing the grid
+through g (mass split linearly between neighbouring grid points, which keeps the mean), convolving
+with the discretised Gaussian of x, and applying the reset to the mass at or above threshold.
+This works for any f (LIF, QIF, PLIF, yours), including the oscillatory and runaway regimes where
+a Gaussian closure fails.
+"""
+
+import math
+
+import numpy as np
+import torch
+from scipy.special import ndtr
+
+POINTS_PER_SIGMA = 100
+SPAN_SIGMAS = 12.0
+
+
+def _map(neuron, u: np.ndarray) -> np.ndarray:
+    """g(u) = u + f(u) in float64, with the neuron's current parameter values."""
+    with torch.no_grad():
+        t = torch.from_numpy(u)
+        return (t + neuron.f(t).to(torch.float64)).numpy()
+
+
+def _gaussian_bin_masses(sigma: float, step: float) -> np.ndarray:
+    """Probability of each grid cell (width `step`, centred on k * step) under N(0, sigma^2)."""
+    half = int(math.ceil(8 * sigma / step))
+    edges = (np.arange(-half, half + 2) - 0.5) * step
+    return np.diff(ndtr(edges / sigma))
+
+
+def _deposit(values: np.ndarray, weights: np.ndarray, lo: float, step: float, n: int) -> np.ndarray:
+    """Mass of points at `values` split linearly between the two nearest grid nodes (clamped to the grid)."""
+    pos = np.clip((values - lo) / step, 0, n - 1)
+    left = np.floor(pos).astype(np.int64).clip(max=n - 2)
+    frac = pos - left
+    out = np.bincount(left, weights * (1 - frac), minlength=n)
+    out += np.bincount(left + 1, weights * frac, minlength=n)
+    return out
+
+
+def potential_moments(neuron, sigma_x: float, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) of the pre-spike potential h_t for t = 1..T."""
+    if T < 1 or not sigma_x > 0:
+        raise ValueError(f"need T >= 1 and sigma_x > 0, got T={T}, sigma_x={sigma_x}")
+    theta = neuron.threshold
+    u0 = float(neuron.rest)
+    u_reset = float(neuron.u_reset)
+    step = sigma_x / POINTS_PER_SIGMA
+    lo = min(u0, u_reset, theta) - SPAN_SIGMAS * sigma_x * math.sqrt(T)
+    hi = theta + SPAN_SIGMAS * sigma_x
+    grid = lo + step * np.arange(int(math.ceil((hi - lo) / step)) + 1)
+    n = len(grid)
+    kernel = _gaussian_bin_masses(sigma_x, step)
+    g = _map(neuron, grid)
+    fires = grid >= theta
+
+    # mass mapped below the grid, or (soft reset: it is not sent back to u_reset) above it
+    escapes = (g < lo) | ((g > hi) & (neuron.reset == "soft"))
+
+    w = _deposit(np.array([u0]), np.ones(1), lo, step, n)  # all mass at rest
+    means, variances = [], []
+    for t in range(1, T + 1):
+        if (escaped := float(w @ escapes)) > 1e-6:
+            raise ValueError(
+                f"{type(neuron).__name__}: the potential runs away under input std {sigma_x:g} "
+                f"(probability {escaped:.2g} by step {t}): its variance is unbounded, so no analytic window exists; "
+                "use a fixed surrogate, a smaller tdBN alpha or hard reset"
+            )
+        mean = float(w @ g)
+        second = float(w @ (g * g)) + sigma_x**2
+        means.append(mean)
+        variances.append(second - mean * mean)
+        # distribution of h on the grid: push through g, then add the Gaussian input
+        h = np.convolve(_deposit(g, w, lo, step, n), kernel, mode="same")
+        spiking = h * fires
+        w = h - spiking
+        if neuron.reset == "hard":
+            w += _deposit(np.array([u_reset]), np.array([spiking.sum()]), lo, step, n)
+        else:
+            w += _deposit(grid - theta, spiking, lo, step, n)
+        w /= w.sum()  # mass leaving the grid's ends was clamped back; keep it a distribution
+    return np.array(means), np.array(variances)
+
+
+def pooled_potential_std(neuron, sigma_x: float, T: int) -> float:
+    """Standard deviation of h pooled over t = 1..T (every step weighted equally)."""
+    means, variances = potential_moments(neuron, sigma_x, T)
+    pooled_mean = means.mean()
+    pooled_var = (variances + means**2).mean() - pooled_mean**2
+    return float(math.sqrt(pooled_var))
