@@ -110,7 +110,7 @@ def to_markdown(table: pd.DataFrame, records: pd.DataFrame, profile: DictConfig)
         )
         protocols = ", ".join(sorted(set(rows.split_protocol.dropna())))
         lines += ["", f"## {task}", "", f"Split protocol: `{protocols or 'unknown'}`.", ""]
-        lines.append(shown.to_markdown(index=False))
+        lines.append(shown.to_markdown(index=False, disable_numparse=True))
     failed = records[records.status == "failed"]
     if len(failed):
         lines += ["", "## Failed cells", ""]
