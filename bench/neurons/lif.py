@@ -15,7 +15,10 @@ class LIF(Neuron):
         super().__init__({"tau": tau, "u_rest": u_rest}, **common)
 
     def f(self, u: Tensor) -> Tensor:
-        return (self.u_rest - u) / self.tau
+        # One scalar reciprocal per layer, then a multiplication per neuron: a vector division
+        # costs ~10x a multiplication and made the fused LIF slower than the fused QIF. For the
+        # default tau = 2 the result is bit-identical to (u_rest - u) / tau.
+        return (self.u_rest - u) * self.tau.reciprocal()
 
     @property
     def rest(self) -> Tensor:
