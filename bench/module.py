@@ -9,9 +9,11 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from bench.efficiency import EfficiencyMetrics
 from bench.neurons.base import Neuron
 
 LR_SCHEDULES = ("cosine", "constant")
+ENCODINGS = ("direct", "frames")
 
 
 class DivergedError(RuntimeError):
@@ -37,6 +39,7 @@ class SpikingClassifier(L.LightningModule):
         loss: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         lr_schedule: str = "cosine",
+        encoding: str = "direct",
     ) -> None:
         super().__init__()
         if T < 1:
@@ -48,9 +51,14 @@ class SpikingClassifier(L.LightningModule):
         self.loss = loss
         self.optimizer = optimizer
         self.lr_schedule = lr_schedule
+        if encoding not in ENCODINGS:
+            raise ValueError(f"task encoding must be one of {ENCODINGS}, got {encoding!r}")
+        self.encoding = encoding
         metrics = accuracy_metrics(num_classes)
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.efficiency = EfficiencyMetrics()
+        self.efficiency_results: dict = {}
         self.neuron_names = [name for name, m in backbone.named_modules() if isinstance(m, Neuron)]
         # Pooled over every neuron of every layer: mean spikes per neuron per timestep.
         self.firing_rate = MeanMetric()
@@ -58,8 +66,13 @@ class SpikingClassifier(L.LightningModule):
         self._hooks: list = []
 
     def encode(self, x: Tensor) -> Tensor:
-        """Direct encoding: the analog image is presented at every timestep."""
-        return x.unsqueeze(0).expand(self.T, *x.shape)
+        """direct: the analog image [B, ...] is presented at every timestep;
+        frames: event frames [B, T, ...] are presented one per timestep."""
+        if self.encoding == "direct":
+            return x.unsqueeze(0).expand(self.T, *x.shape)
+        if x.shape[1] != self.T:
+            raise ValueError(f"event frames have {x.shape[1]} time bins but the task's T is {self.T}")
+        return x.transpose(0, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         """Images [B, ...] -> per-timestep logits [T, B, classes]."""
@@ -85,17 +98,24 @@ class SpikingClassifier(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_metrics)
+        self.efficiency.add_samples(len(batch[1]))
         self.log("test/firing_rate", self.firing_rate, on_step=False, on_epoch=True)
         for i, metric in self.layer_firing_rates.items():
             self.log(f"test/firing_rate/{self.neuron_names[int(i)]}", metric, on_step=False, on_epoch=True)
 
     def on_test_start(self) -> None:
-        # Spike counting only at test time, so training pays nothing for it.
+        # Counting only at test time, so training pays nothing for it.
+        self.efficiency.reset()
+        self.efficiency.attach(self.backbone)
         modules = dict(self.backbone.named_modules())
         for i, name in enumerate(self.neuron_names):
             self._hooks.append(modules[name].register_forward_hook(self._count_spikes(self.layer_firing_rates[str(i)])))
 
+    def on_test_epoch_end(self) -> None:
+        self.efficiency_results = self.efficiency.compute()  # synchronised across processes
+
     def on_test_end(self) -> None:
+        self.efficiency.detach()
         for hook in self._hooks:
             hook.remove()
         self._hooks.clear()

@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
+from bench.callbacks import TrainThroughput, peak_memory
 from bench.config import RUNS_DIR, cell_config, config_hash, load_params, run_dir
 from bench.module import DivergedError, SpikingClassifier
 from bench.neurons.base import Neuron
@@ -51,6 +52,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SpikingClassifier]:
         loss=instantiate(cfg.task.loss),
         optimizer=instantiate(cfg.task.optimizer, _partial_=True),
         lr_schedule=cfg.task.lr_schedule,
+        encoding=cfg.task.get("encoding", "direct"),
     )
     return datamodule, module
 
@@ -60,10 +62,11 @@ def fit_and_test(cfg: DictConfig, work_dir: Path) -> tuple[dict, dict]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
     checkpoint = ModelCheckpoint(dirpath=work_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
+    throughput = TrainThroughput()
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer),
         default_root_dir=work_dir,
-        callbacks=[checkpoint],
+        callbacks=[checkpoint, throughput],
         logger=CSVLogger(work_dir, name="", version=""),
         deterministic=True,
         enable_progress_bar=False,
@@ -80,6 +83,7 @@ def fit_and_test(cfg: DictConfig, work_dir: Path) -> tuple[dict, dict]:
         "firing_rate_per_layer": {
             k.removeprefix("test/firing_rate/"): round(v, 6) for k, v in test.items() if k.startswith("test/firing_rate/")
         },
+        **module.efficiency_results,
     }
     facts = {
         "epochs": trainer.current_epoch,
@@ -89,6 +93,8 @@ def fit_and_test(cfg: DictConfig, work_dir: Path) -> tuple[dict, dict]:
         "split_protocol": datamodule.split["protocol"],
         "split_fingerprint": datamodule.split["fingerprint"],
         "n_test": len(datamodule.data["test"]),
+        "train_samples_per_s": throughput.samples_per_s,
+        **peak_memory(),
     }
     return metrics, facts
 

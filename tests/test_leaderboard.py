@@ -12,7 +12,8 @@ def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(
     record = {"neuron": neuron, "task": task, "seed": seed, "status": status, "overrides": list(overrides)}
     record["split_protocol"] = "stratified-60/20/20-seed0"
     if status == "ok":
-        record["metrics"] = {"test_top1": top1, "test_top5": top1 + 1, "val_top1": top1 + 2, "firing_rate": 0.1 * seed}
+        record["metrics"] = {"test_top1": top1, "test_top5": top1 + 1, "val_top1": top1 + 2, "firing_rate": 0.1 * seed,
+                             "energy_mj": 0.01 * (seed + 1), "energy_model": "horowitz45-fp32"}
     else:
         record["reason"] = "DivergedError: non-finite training loss"
     record.update(extra)
@@ -34,13 +35,14 @@ def runs(tmp_path):
 
 def test_mean_and_std_over_seeds_by_hand(runs):
     records = select_profile(load_records(runs), PROFILE)
-    table = aggregate(records, n_seeds_expected=3).set_index("neuron")
+    table = aggregate(records, {"digits": 3}).set_index("neuron")
     qif = table.loc["qif"]
     assert qif.n_seeds == 3 and qif.n_failed == 0
     assert qif.top1_mean == pytest.approx(92.0)
     assert qif.top1_std == pytest.approx(2.0)  # sample std: sqrt(((-2)^2 + 0 + 2^2) / 2)
     assert qif.top5_mean == pytest.approx(93.0)
     assert qif.firing_rate_mean == pytest.approx(0.1)
+    assert qif.energy_mj_mean == pytest.approx(0.02) and qif.energy_model == "horowitz45-fp32"
     lif = table.loc["lif"]
     assert (lif.n_seeds, lif.n_failed, lif.top1_mean) == (1, 1, 95.0)
     assert list(table.index) == ["lif", "qif"]  # sorted by mean top-1
@@ -48,8 +50,9 @@ def test_mean_and_std_over_seeds_by_hand(runs):
 
 def test_markdown_shows_failures_and_incomplete_rows(runs):
     records = select_profile(load_records(runs), PROFILE)
-    md = to_markdown(aggregate(records, 3), records, PROFILE)
+    md = to_markdown(aggregate(records, {"digits": 3}), records, PROFILE)
     assert "92.00 ± 2.00" in md
+    assert "0.02 (horowitz45-fp32)" in md
     assert "1/3 (incomplete)" in md
     assert "digits / lif / seed 1: DivergedError" in md
     assert "10.00" not in md  # the override run and the foreign seed are left out

@@ -83,6 +83,9 @@ class ClassificationDataModule(L.LightningDataModule):
         if not self.data:
             self.split = self.read_split()
             self.data = self.source.datasets(self.split)
+            empty = [name for name in SPLITS if len(self.data[name]) == 0]
+            if empty:
+                raise ValueError(f"{self.split_file}: the {empty} split(s) are empty; check the dataset and the split settings")
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(

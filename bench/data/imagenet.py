@@ -1,0 +1,78 @@
+"""ImageNet (ILSVRC-2012) through torchvision: `<root>/imagenet/` with `meta.bin`, `train/` and
+`val/` (torchvision's `ImageNet` layout; its `meta.bin` is written by torchvision from the devkit
+on first use), or plain class folders `train/<wnid>/`, `val/<wnid>/` without `meta.bin`
+(`ImageFolder`). Protocol: `val_per_class` training images per class are held out for model
+selection with a fixed seed; the official validation set is the test set. Train: random resized
+crop 224 + flip; evaluation: resize 256, centre crop 224; ImageNet normalisation."""
+
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset, Subset
+from torchvision import datasets, transforms
+
+from bench.data.root import dataset_root, labels_fingerprint, stratified_holdout
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+HOWTO = (
+    "download ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and ILSVRC2012_devkit_t12.tar.gz from "
+    "https://image-net.org/download-images and let torchvision.datasets.ImageNet(root, split=...) unpack them "
+    "into {root} (it writes meta.bin, train/ and val/), or lay out train/<wnid>/*.JPEG and val/<wnid>/*.JPEG yourself"
+)
+
+
+class ImageNet:
+    input_shape = (3, 224, 224)
+
+    def __init__(self, root: str | None = None, num_classes: int = 1000, val_per_class: int = 10, split_seed: int = 0) -> None:
+        self.root = dataset_root("imagenet", root)
+        self.num_classes = num_classes
+        self.val_per_class, self.split_seed = val_per_class, split_seed
+
+    def _load(self, split: str, transform=None) -> datasets.ImageFolder:
+        folder = self.root / split
+        if not folder.is_dir():
+            raise FileNotFoundError(f"imagenet: {folder} not found; {HOWTO.format(root=self.root)}")
+        if (self.root / "meta.bin").is_file():
+            ds = datasets.ImageNet(str(self.root), split=split, transform=transform)
+        else:
+            ds = datasets.ImageFolder(str(folder), transform=transform)
+        if len(ds.classes) != self.num_classes:
+            raise ValueError(
+                f"imagenet: {folder} holds {len(ds.classes)} class folders, expected {self.num_classes} "
+                "(task data.source.num_classes); a class folder is missing or extra"
+            )
+        return ds
+
+    def make_split(self) -> dict[str, Any]:
+        train, test = self._load("train"), self._load("val")
+        val = stratified_holdout(train.targets, per_class=self.val_per_class, seed=self.split_seed)
+        return {
+            "dataset": "imagenet",
+            "protocol": f"imagenet-val{self.val_per_class}perclass-seed{self.split_seed}-test-official-val",
+            "fingerprint": labels_fingerprint(train.targets, test.targets),
+            "train": "all training images not in val",
+            "val": val,
+            "test": "official validation set",
+        }
+
+    @staticmethod
+    def transforms(train: bool):
+        if train:
+            steps = [transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip()]
+        else:
+            steps = [transforms.Resize(256), transforms.CenterCrop(224)]
+        return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+
+    def datasets(self, split: dict[str, Any]) -> dict[str, Dataset]:
+        train_aug = self._load("train", self.transforms(train=True))
+        train_eval = self._load("train", self.transforms(train=False))
+        test = self._load("val", self.transforms(train=False))
+        if split.get("fingerprint") != labels_fingerprint(train_aug.targets, test.targets):
+            raise ValueError(
+                f"imagenet: the split file was made from different data than {self.root} holds; "
+                "re-create it with `dvc repro prepare`"
+            )
+        val = np.asarray(split["val"])
+        train_ids = np.setdiff1d(np.arange(len(train_aug)), val)
+        return {"train": Subset(train_aug, train_ids.tolist()), "val": Subset(train_eval, val.tolist()), "test": test}

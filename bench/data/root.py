@@ -1,0 +1,40 @@
+"""Where datasets live: `root` from the task config, else $BENCH_DATA_DIR, else `data/` in the
+checkout; one folder per dataset, laid out as the upstream loader expects. Resolved when a run
+starts (never at config composition), so params.yaml stays machine-independent."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def dataset_root(folder: str, root: str | None = None) -> Path:
+    base = Path(root) if root else Path(os.environ.get("BENCH_DATA_DIR", "data"))
+    return base / folder
+
+
+def labels_fingerprint(*label_arrays) -> str:
+    """sha256 of the label sequences: a split is never applied to a different dataset silently."""
+    h = hashlib.sha256()
+    for labels in label_arrays:
+        h.update(np.asarray(labels, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def stratified_holdout(labels, per_class: int | None = None, total: int | None = None, seed: int = 0) -> list[int]:
+    """Indices of a class-stratified held-out subset, drawn with a fixed seed, sorted: `per_class`
+    samples of every class, or `total` samples in proportion to the classes (scikit-learn's
+    stratified split, which keeps the total exact)."""
+    labels = np.asarray(labels)
+    if total is not None:
+        from sklearn.model_selection import train_test_split
+
+        _, held = train_test_split(np.arange(len(labels)), test_size=total, stratify=labels, random_state=seed)
+        return sorted(int(i) for i in held)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        held += rng.choice(members, size=min(per_class, len(members)), replace=False).tolist()
+    return sorted(int(i) for i in held)

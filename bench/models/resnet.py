@@ -1,0 +1,58 @@
+"""Spiking ResNets with tdBN: ResNet-19 (CIFAR, CIFAR10-DVS) and ResNet-34 (ImageNet)."""
+
+from torch import Tensor, nn
+
+from bench.models.blocks import NeuronFactory, conv_bn, stage
+from bench.models.layers import SeqToANN
+
+
+class SpikingResNet19(nn.Module):
+    """ResNet-19 of tdBN (Zheng et al. 2021) and TET (Deng et al. 2022): a 3x3 stem with 128
+    channels, stages of [3, 3, 2] basic blocks with 128/256/512 channels (strides 1, 2, 2),
+    global average pooling, a 256-unit spiking fully connected layer and the classifier.
+    12.69M parameters for 10 classes. `in_channels=2` adapts it to event frames."""
+
+    def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
+        super().__init__()
+        stem_neuron = neuron()
+        self.stem = nn.Sequential(conv_bn(in_channels, 128, 3, 1, alpha, stem_neuron.threshold), stem_neuron)
+        self.layers = nn.Sequential(
+            stage(neuron, 128, 128, 3, 1, alpha),
+            stage(neuron, 128, 256, 3, 2, alpha),
+            stage(neuron, 256, 512, 2, 2, alpha),
+        )
+        self.pool = SeqToANN(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc1 = SeqToANN(nn.Linear(512, 256))
+        self.neuron_fc = neuron()
+        self.fc2 = SeqToANN(nn.Linear(256, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """[T, B, C, H, W] -> per-timestep logits [T, B, num_classes]."""
+        x = self.pool(self.layers(self.stem(x)))
+        return self.fc2(self.neuron_fc(self.fc1(x)))
+
+
+class SpikingResNet34(nn.Module):
+    """ResNet-34 in torchvision's topology (7x7/2 stem, 3x3/2 max-pool, [3, 4, 6, 3] basic blocks
+    with 64-512 channels, global average pooling, classifier) with tdBN and spiking neurons:
+    21.80M parameters for 1000 classes, as torchvision's resnet34."""
+
+    def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
+        super().__init__()
+        stem_neuron = neuron()
+        self.stem = nn.Sequential(
+            conv_bn(in_channels, 64, 7, 2, alpha, stem_neuron.threshold),
+            stem_neuron,
+            SeqToANN(nn.MaxPool2d(3, stride=2, padding=1)),
+        )
+        widths, depths = (64, 128, 256, 512), (3, 4, 6, 3)
+        stages, c_in = [], 64
+        for i, (width, depth) in enumerate(zip(widths, depths)):
+            stages.append(stage(neuron, c_in, width, depth, 1 if i == 0 else 2, alpha))
+            c_in = width
+        self.layers = nn.Sequential(*stages)
+        self.pool = SeqToANN(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = SeqToANN(nn.Linear(512, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.pool(self.layers(self.stem(x))))

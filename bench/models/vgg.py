@@ -1,0 +1,33 @@
+"""VGGSNN of TET (Deng et al. 2022) for CIFAR10-DVS: 2 x 48 x 48 event frames."""
+
+from torch import Tensor, nn
+
+from bench.models.blocks import NeuronFactory, conv_bn
+from bench.models.layers import SeqToANN
+
+VGGSNN_LAYERS = (64, 128, "A", 256, 256, "A", 512, 512, "A", 512, 512, "A")
+
+
+class VGGSNN(nn.Module):
+    """conv3x3-tdBN-neuron layers 64, 128, pool, 256, 256, pool, 512, 512, pool, 512, 512, pool
+    (2x2 average pooling), then a linear classifier on the 512 x (input/16)^2 features."""
+
+    def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, size = in_channels, input_size
+        for item in VGGSNN_LAYERS:
+            if item == "A":
+                layers.append(SeqToANN(nn.AvgPool2d(2)))
+                size //= 2
+                continue
+            spiking = neuron()
+            layers += [conv_bn(c_in, item, 3, 1, alpha, spiking.threshold), spiking]
+            c_in = item
+        if size < 1:
+            raise ValueError(f"VGGSNN needs input_size >= 16 (four 2x2 poolings), got {input_size}")
+        self.features = nn.Sequential(*layers)
+        self.classifier = SeqToANN(nn.Flatten(), nn.Linear(c_in * size * size, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))

@@ -1,0 +1,75 @@
+"""Operation counts and energy recomputed by hand on tiny networks."""
+
+import pytest
+import torch
+from torch import nn
+
+from bench.efficiency import HOROWITZ45_FP32, EfficiencyMetrics
+from bench.models.layers import SeqToANN
+from bench.neurons.lif import LIF
+from bench.neurons.qif import QIF
+
+
+def count(net: nn.Module, x: torch.Tensor) -> dict:
+    metrics = EfficiencyMetrics()
+    metrics.attach(net)
+    with torch.no_grad():
+        net(x)
+    metrics.add_samples(x.shape[1])
+    metrics.detach()
+    return metrics.compute()
+
+
+def test_two_layer_net_by_hand():
+    torch.manual_seed(0)
+    fc1, fc2 = nn.Linear(4, 3), nn.Linear(3, 2)
+    with torch.no_grad():
+        fc1.weight.copy_(torch.tensor([[1.0, 0.0, 0.5, 0.0], [0.0, 2.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]))
+        fc1.bias.zero_()
+    net = nn.Sequential(SeqToANN(fc1), QIF(), SeqToANN(fc2))
+    # T = 2 steps, B = 2 samples, analog input with some zeros
+    x = torch.tensor([[[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 3.0]], [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]])
+    spikes = net[1](net[0](x))
+    got = count(net, x)
+    T, B = 2, 2
+    # dense: every output of every layer needs fan-in MACs, at every step, for every sample
+    assert got["synaptic_operations"]["dense"] == pytest.approx(T * (3 * 4 + 2 * 3))
+    # fc1 sees the analog input (MACs): each nonzero input reaches the nonzero weights of its column
+    column_reach = (fc1.weight != 0).sum(0)  # inputs 0..3 reach 2, 2, 2, 1 outputs
+    macs = sum(float(column_reach[i]) for t in range(T) for b in range(B) for i in range(4) if x[t, b, i] != 0)
+    assert macs == 2 + 2 + 1 + 2 + 2  # hand count of the five nonzero inputs
+    assert got["synaptic_operations"]["effective_macs"] == pytest.approx(macs / B)
+    # fc2 sees spikes (ACs): each spike reaches the 2 outputs
+    assert got["synaptic_operations"]["effective_acs"] == pytest.approx(2 * spikes.sum().item() / B)
+    # QIF: 3 neurons x T updates per sample, each 2 mul + 4 add (LIF + 1 mul + 1 add)
+    assert got["membrane_updates"] == T * 3
+    assert got["neuron_operations"] == {"mul": 2 * T * 3, "add": 4 * T * 3}
+    assert got["activation_sparsity"] == pytest.approx(1 - spikes.mean().item())
+    m = HOROWITZ45_FP32
+    energy_pj = 4.6 * macs / B + 0.9 * 2 * spikes.sum().item() / B + 3.7 * 2 * T * 3 + 0.9 * 4 * T * 3
+    assert (m.pj_per_mac, m.pj_per_ac, m.pj_per_mul) == (4.6, 0.9, 3.7)
+    assert got["energy_mj"] == pytest.approx(energy_pj * 1e-9)
+    assert got["energy_model"] == "horowitz45-fp32" and got["samples"] == B
+
+
+def test_conv_effective_acs_count_borders_and_strides_exactly():
+    conv = nn.Conv2d(1, 3, 3, padding=1, bias=False)
+    nn.init.ones_(conv.weight)
+    net = nn.Sequential(SeqToANN(conv))
+    x = torch.zeros(1, 1, 1, 5, 5)
+    x[0, 0, 0, 0, 0] = 1.0  # a spike in the corner reaches a 2x2 patch of outputs per channel
+    x[0, 0, 0, 2, 2] = 1.0  # a spike in the middle reaches 3x3
+    got = count(net, x)
+    assert got["synaptic_operations"]["effective_acs"] == 3 * (4 + 9)
+    assert got["synaptic_operations"]["dense"] == 3 * 25 * 9
+    conv.stride = (2, 2)
+    got = count(net, x)
+    # stride 2: output windows are centred on inputs 0, 2, 4; each spike lies in exactly one window
+    assert got["synaptic_operations"]["effective_acs"] == 3 * (1 + 1)
+
+
+def test_lif_costs_one_multiplication_and_one_addition_less_than_qif():
+    x = torch.randn(2, 3, 5)
+    lif, qif = count(nn.Sequential(LIF()), x), count(nn.Sequential(QIF()), x)
+    assert qif["neuron_operations"]["mul"] - lif["neuron_operations"]["mul"] == 2 * 5
+    assert qif["neuron_operations"]["add"] - lif["neuron_operations"]["add"] == 2 * 5
