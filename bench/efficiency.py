@@ -3,6 +3,9 @@ counts are synchronised correctly across DDP processes). Names follow NeuroBench
 coincide (ActivationSparsity, SynapticOperations: Dense / Effective_MACs / Effective_ACs,
 MembraneUpdates).
 
+- firing rate: spikes per neuron per timestep, per spiking layer and pooled over all neurons;
+  activation sparsity is 1 minus the pooled rate.
+
 Per sample, over all T timesteps:
 - dense: multiply-accumulates of every convolution and linear layer as if its input were dense;
 - effective MACs: operations of layers whose input is not binary (the first layer, fed the
@@ -54,20 +57,26 @@ def _synaptic_ops(layer: nn.Module, inp: Tensor, out: Tensor) -> tuple[float, fl
 
 
 class EfficiencyMetrics(nn.Module):
-    """Counts, while attached, the operations of a backbone's forward passes."""
+    """Counts, while attached, the operations and spikes of a backbone's forward passes."""
 
-    def __init__(self, energy_model: EnergyModel = HOROWITZ45_FP32) -> None:
+    def __init__(self, backbone: nn.Module, energy_model: EnergyModel = HOROWITZ45_FP32) -> None:
         super().__init__()
+        self.backbone = [backbone]  # a list: not registered as a submodule of the metrics
         self.energy_model = energy_model
         self.counts = nn.ModuleDict({name: SumMetric() for name in COUNTERS})
+        self.layer_names = [name for name, m in backbone.named_modules() if isinstance(m, Neuron)]
+        # per spiking layer (ModuleDict keys cannot hold the dots of module names)
+        self.layer_spikes = nn.ModuleDict({str(i): SumMetric() for i in range(len(self.layer_names))})
+        self.layer_updates = nn.ModuleDict({str(i): SumMetric() for i in range(len(self.layer_names))})
         self._hooks: list = []
 
-    def attach(self, backbone: nn.Module) -> None:
-        for module in backbone.modules():
+    def attach(self) -> None:
+        layer_index = {name: i for i, name in enumerate(self.layer_names)}
+        for name, module in self.backbone[0].named_modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 self._hooks.append(module.register_forward_hook(self._count_synapses))
             elif isinstance(module, Neuron):
-                self._hooks.append(module.register_forward_hook(self._count_neuron))
+                self._hooks.append(module.register_forward_hook(self._neuron_counter(str(layer_index[name]))))
 
     def detach(self) -> None:
         for hook in self._hooks:
@@ -85,14 +94,19 @@ class EfficiencyMetrics(nn.Module):
         self.counts["dense"].update(dense)
         self.counts["effective_acs" if binary else "effective_macs"].update(effective)
 
-    @torch.no_grad()
-    def _count_neuron(self, neuron: Neuron, inputs: tuple[Tensor, ...], spikes: Tensor) -> None:
-        updates = float(spikes.numel())
-        ops = type(neuron).ops_per_update()
-        self.counts["membrane_updates"].update(updates)
-        self.counts["neuron_mul"].update(updates * ops.mul)
-        self.counts["neuron_add"].update(updates * ops.add)
-        self.counts["spikes"].update(spikes.detach().float().sum())
+    def _neuron_counter(self, layer: str):
+        @torch.no_grad()
+        def count(neuron: Neuron, inputs: tuple[Tensor, ...], spikes: Tensor) -> None:
+            updates, fired = float(spikes.numel()), spikes.detach().float().sum()
+            ops = type(neuron).ops_per_update()
+            self.counts["membrane_updates"].update(updates)
+            self.counts["neuron_mul"].update(updates * ops.mul)
+            self.counts["neuron_add"].update(updates * ops.add)
+            self.counts["spikes"].update(fired)
+            self.layer_updates[layer].update(updates)
+            self.layer_spikes[layer].update(fired)
+
+        return count
 
     def compute(self) -> dict:
         """Per-sample figures (after DDP synchronisation of the sums)."""
@@ -107,7 +121,13 @@ class EfficiencyMetrics(nn.Module):
             + m.pj_per_add * per["neuron_add"]
         )
         firing = per["spikes"] / per["membrane_updates"] if per["membrane_updates"] else 0.0
+        per_layer = {
+            name: float(self.layer_spikes[str(i)].compute()) / max(float(self.layer_updates[str(i)].compute()), 1.0)
+            for i, name in enumerate(self.layer_names)
+        }
         return {
+            "firing_rate": firing,  # mean spikes per neuron per timestep, pooled over all layers
+            "firing_rate_per_layer": per_layer,
             "synaptic_operations": {
                 "dense": per["dense"],
                 "effective_macs": per["effective_macs"],
@@ -122,5 +142,6 @@ class EfficiencyMetrics(nn.Module):
         }
 
     def reset(self) -> None:
-        for metric in self.counts.values():
-            metric.reset()
+        for group in (self.counts, self.layer_spikes, self.layer_updates):
+            for metric in group.values():
+                metric.reset()

@@ -1,16 +1,15 @@
 """The LightningModule every task uses: a spiking backbone, its loss, torchmetrics accuracy and
-firing-rate measurement."""
+the efficiency measurements of bench.efficiency (firing rates, operations, energy) at test time."""
 
 from collections.abc import Callable
 
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from bench.efficiency import EfficiencyMetrics
-from bench.neurons.base import Neuron
 
 LR_SCHEDULES = ("cosine", "constant")
 ENCODINGS = ("direct", "frames")
@@ -57,13 +56,8 @@ class SpikingClassifier(L.LightningModule):
         metrics = accuracy_metrics(num_classes)
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.efficiency = EfficiencyMetrics()
+        self.efficiency = EfficiencyMetrics(backbone)
         self.efficiency_results: dict = {}
-        self.neuron_names = [name for name, m in backbone.named_modules() if isinstance(m, Neuron)]
-        # Pooled over every neuron of every layer: mean spikes per neuron per timestep.
-        self.firing_rate = MeanMetric()
-        self.layer_firing_rates = nn.ModuleDict({str(i): MeanMetric() for i in range(len(self.neuron_names))})
-        self._hooks: list = []
 
     def encode(self, x: Tensor) -> Tensor:
         """direct: the analog image [B, ...] is presented at every timestep;
@@ -99,34 +93,17 @@ class SpikingClassifier(L.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_metrics)
         self.efficiency.add_samples(len(batch[1]))
-        self.log("test/firing_rate", self.firing_rate, on_step=False, on_epoch=True)
-        for i, metric in self.layer_firing_rates.items():
-            self.log(f"test/firing_rate/{self.neuron_names[int(i)]}", metric, on_step=False, on_epoch=True)
 
     def on_test_start(self) -> None:
         # Counting only at test time, so training pays nothing for it.
         self.efficiency.reset()
-        self.efficiency.attach(self.backbone)
-        modules = dict(self.backbone.named_modules())
-        for i, name in enumerate(self.neuron_names):
-            self._hooks.append(modules[name].register_forward_hook(self._count_spikes(self.layer_firing_rates[str(i)])))
+        self.efficiency.attach()
 
     def on_test_epoch_end(self) -> None:
         self.efficiency_results = self.efficiency.compute()  # synchronised across processes
 
     def on_test_end(self) -> None:
         self.efficiency.detach()
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks.clear()
-
-    def _count_spikes(self, layer_metric: MeanMetric):
-        def hook(module: nn.Module, inputs, spikes: Tensor) -> None:
-            rate, n = spikes.detach().float().mean(), spikes.numel()
-            layer_metric.update(rate, weight=n)
-            self.firing_rate.update(rate, weight=n)
-
-        return hook
 
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameters())

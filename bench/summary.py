@@ -30,8 +30,8 @@ def summarize(task: str, neuron: str = "lif") -> dict:
         for name, m in module.backbone.named_modules()
         if isinstance(m, Neuron)
     ]
-    counter = EfficiencyMetrics()
-    counter.attach(module.backbone)
+    counter = EfficiencyMetrics(module.backbone)
+    counter.attach()
     with torch.no_grad():
         module(x)
     counter.add_samples(1)

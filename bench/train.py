@@ -79,11 +79,7 @@ def fit_and_test(cfg: DictConfig, work_dir: Path) -> tuple[dict, dict]:
         "test_top1": round(100 * test["test/top1"], 4),
         "test_top5": round(100 * test["test/top5"], 4),
         "val_top1": round(100 * float(checkpoint.best_model_score), 4),
-        "firing_rate": round(test["test/firing_rate"], 6),
-        "firing_rate_per_layer": {
-            k.removeprefix("test/firing_rate/"): round(v, 6) for k, v in test.items() if k.startswith("test/firing_rate/")
-        },
-        **module.efficiency_results,
+        **module.efficiency_results,  # firing rates, operations, energy
     }
     facts = {
         "epochs": trainer.current_epoch,

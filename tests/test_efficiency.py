@@ -11,8 +11,8 @@ from bench.neurons.qif import QIF
 
 
 def count(net: nn.Module, x: torch.Tensor) -> dict:
-    metrics = EfficiencyMetrics()
-    metrics.attach(net)
+    metrics = EfficiencyMetrics(net)
+    metrics.attach()
     with torch.no_grad():
         net(x)
     metrics.add_samples(x.shape[1])
@@ -45,6 +45,8 @@ def test_two_layer_net_by_hand():
     assert got["membrane_updates"] == T * 3
     assert got["neuron_operations"] == {"mul": 2 * T * 3, "add": 4 * T * 3}
     assert got["activation_sparsity"] == pytest.approx(1 - spikes.mean().item())
+    assert got["firing_rate"] == pytest.approx(spikes.mean().item())
+    assert got["firing_rate_per_layer"] == {"1": pytest.approx(spikes.mean().item())}
     m = HOROWITZ45_FP32
     energy_pj = 4.6 * macs / B + 0.9 * 2 * spikes.sum().item() / B + 3.7 * 2 * T * 3 + 0.9 * 4 * T * 3
     assert (m.pj_per_mac, m.pj_per_ac, m.pj_per_mul) == (4.6, 0.9, 3.7)
