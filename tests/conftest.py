@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def in_repo(monkeypatch):
-    """Run with the repository root as working directory (params.yaml, data/splits)."""
+    """Run with the repository root as working directory (params.yaml, data/prepared)."""
     monkeypatch.chdir(ROOT)
     return ROOT
 

@@ -25,8 +25,8 @@ def test_every_profile_entry_is_registered_and_follows_the_file_convention(in_re
         # dvc.yaml tracks bench/neurons/<name>.py for the cells of neuron <name>
         assert target.startswith(f"bench.neurons.{neuron}."), f"{neuron}: _target_ {target}"
     for task in params.profile.tasks:
-        # dvc.yaml writes/reads data/splits/<task>.json
-        assert params.tasks[task].data.split_file == f"data/splits/{task}.json"
+        # dvc.yaml writes/reads data/prepared/<task>/ (split.json and any generated data)
+        assert params.tasks[task].data.split_file == f"data/prepared/{task}/split.json"
 
 
 def test_cell_config_merges_trainer_and_applies_overrides(in_repo):

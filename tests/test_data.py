@@ -35,7 +35,7 @@ def test_split_is_deterministic_and_persisted(tmp_path):
 
 
 def test_committed_split_is_what_prepare_writes(in_repo, tmp_path):
-    committed = json.loads((in_repo / "data" / "splits" / "digits.json").read_text())
+    committed = json.loads((in_repo / "data" / "prepared" / "digits" / "split.json").read_text())
     assert datamodule(tmp_path).write_split() == committed
 
 

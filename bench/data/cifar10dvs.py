@@ -111,6 +111,17 @@ class CIFAR10DVS:
             "test": sorted(int(i) for i in test),
         }
 
+    def read_events(self, relative_path: str) -> np.ndarray:
+        from tonic.io import read_aedat4
+
+        path = self.folder / relative_path
+        try:
+            events = read_aedat4(str(path))
+        except Exception as e:
+            raise ValueError(f"cifar10dvs: cannot parse {path} as AEDAT4 ({e}); replace the file with a good copy") from e
+        events.dtype.names = ["t", "x", "y", "p"]
+        return events
+
     def cache_dir(self) -> Path:
         """One folder per setting that changes the frames, so a cache is never stale."""
         import tonic
@@ -125,7 +136,15 @@ class CIFAR10DVS:
             raise ValueError(
                 f"cifar10dvs: the split file lists other files than {self.folder} holds; re-create it with `dvc repro prepare`"
             )
-        frames = EventFrames(self, paths, labels)
+        frames = EventFrames(
+            read=lambda i: self.read_events(paths[i]),
+            labels=labels,
+            sensor_size=(128, 128, 2),
+            n_time_bins=self.n_time_bins,
+            size=self.size,
+            keys=paths,
+            cache=self.cache_dir() if self.cache else None,
+        )
         return {
             "train": Augmented(frames, split["train"], self.max_shift),
             "val": Augmented(frames, split["val"], 0),
@@ -134,34 +153,30 @@ class CIFAR10DVS:
 
 
 class EventFrames(Dataset):
-    """Frames [T, 2, size, size] (float event counts) of every file, cached on disk."""
+    """Frames [T, 2, size, size] (float event counts) of event recordings: tonic's ToFrame with T
+    equal time bins, area-resized; cached on disk when a cache folder is given. Shared by every
+    event dataset (CIFAR10-DVS, digits-dvs)."""
 
-    def __init__(self, source: CIFAR10DVS, paths: list[str], labels: list[int]) -> None:
+    def __init__(self, read, labels, sensor_size, n_time_bins: int, size: int, keys=None, cache: Path | None = None) -> None:
         import tonic
 
-        self.source, self.paths, self.labels = source, paths, labels
-        self.to_frame = tonic.transforms.ToFrame(sensor_size=(128, 128, 2), n_time_bins=source.n_time_bins)
-        self.cache = source.cache_dir() if source.cache else None
+        self.read, self.labels, self.size, self.keys, self.cache = read, labels, size, keys, cache
+        self.sensor_size = tuple(sensor_size)
+        self.to_frame = tonic.transforms.ToFrame(sensor_size=self.sensor_size, n_time_bins=n_time_bins)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.labels)
 
     def _convert(self, index: int) -> torch.Tensor:
-        from tonic.io import read_aedat4
-
-        path = self.source.folder / self.paths[index]
-        try:
-            events = read_aedat4(str(path))
-        except Exception as e:
-            raise ValueError(f"cifar10dvs: cannot parse {path} as AEDAT4 ({e}); replace the file with a good copy") from e
-        events.dtype.names = ["t", "x", "y", "p"]
-        frames = torch.from_numpy(self.to_frame(events).astype(np.float32))  # [T, 2, 128, 128]
-        return F.interpolate(frames, size=(self.source.size, self.source.size), mode="area")
+        frames = torch.from_numpy(self.to_frame(self.read(index)).astype(np.float32))  # [T, 2, H, W]
+        if frames.shape[-2:] == (self.size, self.size):
+            return frames
+        return F.interpolate(frames, size=(self.size, self.size), mode="area")
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if self.cache is None:
             return self._convert(index), self.labels[index]
-        cached = self.cache / (self.paths[index] + ".pt")
+        cached = self.cache / (self.keys[index] + ".pt")
         if cached.is_file():
             return torch.load(cached, weights_only=True), self.labels[index]
         frames = self._convert(index)

@@ -38,6 +38,7 @@ class ClassificationDataModule(L.LightningDataModule):
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
+        pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -45,6 +46,7 @@ class ClassificationDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory  # None: when on GPU
         self.split: dict[str, Any] | None = None
         self.data: dict[str, Dataset] = {}
 
@@ -94,7 +96,7 @@ class ClassificationDataModule(L.LightningDataModule):
             shuffle=shuffle,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=self.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -1,0 +1,77 @@
+"""The embedded event-camera task `digits-dvs`: scikit-learn's digits seen by an emulated DVS.
+
+Each 8x8 digit (intensity = pixel / 16) is moved along a saccade path in front of an emulated
+8x8 event sensor (bench/data/dvs_emulator.py; seeded by the sample index), which gives a few
+hundred ON/OFF events per digit. The `prepare@digits-dvs` stage writes all events once to
+`events_file` (tonic-style structured arrays, committed like the split), and the frames are made
+by the same code as CIFAR10-DVS: tonic's ToFrame with equal time bins, then the train
+augmentation (flip, roll). The split is the `digits` task's stratified 60/20/20 split.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from bench.data.cifar10dvs import Augmented, EventFrames
+from bench.data.digits import Digits, _load, fingerprint
+from bench.data.dvs_emulator import emulate
+
+SENSOR = (8, 8, 2)
+
+
+def generate_events(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(all events concatenated, offsets) for images [N, 64] with values 0..16."""
+    events = [emulate(img.reshape(8, 8) / 16.0, seed=i) for i, img in enumerate(images)]
+    offsets = np.cumsum([0] + [len(e) for e in events])
+    return np.concatenate(events), offsets
+
+
+class DigitsDVS:
+    num_classes = 10
+
+    def __init__(self, n_time_bins: int, events_file: str, max_shift: int = 1, split_seed: int = 0) -> None:
+        self.n_time_bins, self.events_file = n_time_bins, Path(events_file)
+        self.max_shift, self.split_seed = max_shift, split_seed
+        self.input_shape = (2, 8, 8)
+        self.sensor_size = SENSOR
+
+    def make_split(self) -> dict[str, Any]:
+        """The digits split; also (re-)generates the events file beside it (deterministic)."""
+        images, labels = _load()
+        events, offsets = generate_events(images)
+        self.events_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.events_file.with_name(self.events_file.name + ".tmp.npz")
+        np.savez_compressed(tmp, events=events, offsets=offsets, labels=labels)
+        os.replace(tmp, self.events_file)
+        split = Digits(split_seed=self.split_seed).make_split()
+        split |= {"dataset": "sklearn-digits-dvs-emulated", "n_events": int(len(events))}
+        return split
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.events_file.is_file():
+            raise FileNotFoundError(f"digits-dvs: {self.events_file} not found; create it with `dvc repro prepare@digits-dvs`")
+        with np.load(self.events_file) as f:
+            return f["events"], f["offsets"], f["labels"]
+
+    def datasets(self, split: dict[str, Any]) -> dict[str, Dataset]:
+        events, offsets, event_labels = self._read()
+        images, labels = _load()
+        if split.get("fingerprint") != fingerprint(images, labels):
+            raise ValueError("digits-dvs: the split file was made from different data; re-create it with `dvc repro prepare`")
+        if not np.array_equal(event_labels, labels):
+            raise ValueError(f"digits-dvs: {self.events_file} does not match scikit-learn's digits; re-create it with `dvc repro prepare`")
+        frames = EventFrames(
+            read=lambda i: events[offsets[i] : offsets[i + 1]],
+            labels=labels.tolist(),
+            sensor_size=SENSOR,
+            n_time_bins=self.n_time_bins,
+            size=8,
+        )
+        return {
+            "train": Augmented(frames, split["train"], self.max_shift),
+            "val": Augmented(frames, split["val"], 0),
+            "test": Augmented(frames, split["test"], 0),
+        }
