@@ -9,13 +9,12 @@ AutoAugment (CIFAR-10 policy) and Cutout when the recipe asks; per-channel norma
 
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 from torchvision.transforms import v2
 
-from bench.data.root import dataset_root, labels_fingerprint, stratified_holdout
+from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout
 
 VARIANTS = {
     # name: (torchvision class, folder under the data root, base folder, classes, mean, std)
@@ -91,11 +90,4 @@ class CIFAR:
         train_aug = self._load(train=True, transform=self.transforms(train=True))
         train_eval = self._load(train=True, transform=self.transforms(train=False))
         test = self._load(train=False, transform=self.transforms(train=False))
-        if split.get("fingerprint") != labels_fingerprint(train_aug.targets, test.targets):
-            raise ValueError(
-                f"{self.name}: the split file was made from different data than {self.root} holds; "
-                "re-create it with `dvc repro prepare` (and re-run the cells that used it)"
-            )
-        val = np.asarray(split["val"])
-        train_ids = np.setdiff1d(np.arange(len(train_aug)), val)
-        return {"train": Subset(train_aug, train_ids.tolist()), "val": Subset(train_eval, val.tolist()), "test": test}
+        return holdout_splits(self.name, self.root, split, train_aug, train_eval, test)

@@ -7,11 +7,10 @@ crop 224 + flip; evaluation: resize 256, centre crop 224; ImageNet normalisation
 
 from typing import Any
 
-import numpy as np
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 
-from bench.data.root import dataset_root, labels_fingerprint, stratified_holdout
+from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HOWTO = (
@@ -68,11 +67,4 @@ class ImageNet:
         train_aug = self._load("train", self.transforms(train=True))
         train_eval = self._load("train", self.transforms(train=False))
         test = self._load("val", self.transforms(train=False))
-        if split.get("fingerprint") != labels_fingerprint(train_aug.targets, test.targets):
-            raise ValueError(
-                f"imagenet: the split file was made from different data than {self.root} holds; "
-                "re-create it with `dvc repro prepare`"
-            )
-        val = np.asarray(split["val"])
-        train_ids = np.setdiff1d(np.arange(len(train_aug)), val)
-        return {"train": Subset(train_aug, train_ids.tolist()), "val": Subset(train_eval, val.tolist()), "test": test}
+        return holdout_splits("imagenet", self.root, split, train_aug, train_eval, test)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import Dataset, Subset
 
 
 def dataset_root(folder: str, root: str | None = None) -> Path:
@@ -38,3 +39,17 @@ def stratified_holdout(labels, per_class: int | None = None, total: int | None =
         members = np.flatnonzero(labels == c)
         held += rng.choice(members, size=min(per_class, len(members)), replace=False).tolist()
     return sorted(int(i) for i in held)
+
+
+def holdout_splits(name: str, root: Path, split: dict, train_aug, train_eval, test) -> dict[str, Dataset]:
+    """train/val/test of a dataset whose validation images are held out of its training set:
+    the same training files twice (augmented for training, plain for validation) and the
+    official test set; refuses a split made from other data."""
+    if split.get("fingerprint") != labels_fingerprint(train_aug.targets, test.targets):
+        raise ValueError(
+            f"{name}: the split file was made from different data than {root} holds; "
+            "re-create it with `dvc repro prepare` (and re-run the cells that used it)"
+        )
+    val = np.asarray(split["val"])
+    train_ids = np.setdiff1d(np.arange(len(train_aug)), val)
+    return {"train": Subset(train_aug, train_ids.tolist()), "val": Subset(train_eval, val.tolist()), "test": test}
