@@ -9,7 +9,6 @@ AutoAugment (CIFAR-10 policy) and Cutout when the recipe asks; per-channel norma
 
 from typing import Any
 
-import torch
 from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 from torchvision.transforms import v2
