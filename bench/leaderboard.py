@@ -142,8 +142,9 @@ def main() -> pd.DataFrame:
     table = aggregate(records, {task: len(seeds) for task, seeds in expected_seeds(profile).items()})
     RESULTS_DIR.mkdir(exist_ok=True)
     write_text_atomically(RESULTS_DIR / "leaderboard.csv", table.to_csv(index=False, float_format="%.6g"))
-    write_text_atomically(RESULTS_DIR / "leaderboard.md", to_markdown(table, records, profile))
-    print(to_markdown(table, records, profile))
+    markdown = to_markdown(table, records, profile)
+    write_text_atomically(RESULTS_DIR / "leaderboard.md", markdown)
+    print(markdown)
     return table
 
 
