@@ -1,10 +1,12 @@
-"""Lightning callbacks that measure a run: training throughput and peak memory."""
+"""Lightning callbacks that measure a run (training throughput, peak memory) or make it
+resumable (random number generator states in checkpoints)."""
 
 import resource
 import time
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states  # used by Lightning's isolate_rng
 
 
 class TrainThroughput(L.Callback):
@@ -39,3 +41,27 @@ def peak_memory() -> dict:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return {"peak_memory_mib": torch.cuda.max_memory_allocated() / 2**20, "peak_memory_kind": "cuda_allocated"}
     return {"peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_memory_kind": "process_rss"}
+
+
+class ResumableRNG(L.Callback):
+    """Stores the torch/numpy/python random number generator states in every checkpoint and puts
+    them back at the start of the first epoch after resuming, so that a run interrupted and
+    resumed draws the same shuffles, augmentations and dropout masks as an uninterrupted one.
+
+    The states are captured when the checkpoint is written (after the epoch's validation) and
+    restored at the next epoch's start: nothing in between draws random numbers (Lightning's
+    sanity check runs under isolate_rng)."""
+
+    def __init__(self) -> None:
+        self._pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        return _collect_rng_states(include_cuda=torch.cuda.is_available())
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._pending = state_dict
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self._pending is not None:
+            _set_rng_states(self._pending)
+            self._pending = None

@@ -9,7 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 PARAMS_FILE = Path("params.yaml")
+CONF_DIR = Path("conf")
 RUNS_DIR = Path("results/runs")
+GROUP_CHOICES = ("trainer",)  # config groups one cell may switch, Hydra-style: `trainer=ddp`
 
 
 def load_params(path: Path = PARAMS_FILE) -> DictConfig:
@@ -31,12 +33,35 @@ def lookup(params: DictConfig, group: str, name: str, conf_dir: str) -> DictConf
     return entries[name]
 
 
+def group_option(group: str, option: str) -> DictConfig:
+    """conf/<group>/<option>.yaml as Hydra composes it (what `dvc exp run -S group=option` would
+    put into params.yaml)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import MissingConfigException
+
+    with initialize_config_dir(str(CONF_DIR.resolve()), version_base=None):
+        try:
+            cfg = compose("config", overrides=[f"{group}={option}"])
+        except MissingConfigException as e:
+            raise KeyError(f"override {group}={option}: no conf/{group}/{option}.yaml ({e})") from e
+    OmegaConf.set_struct(cfg, False)
+    return cfg[group]
+
+
+def is_group_choice(override: str) -> bool:
+    return override.partition("=")[0] in GROUP_CHOICES
+
+
 def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides: list[str] = ()) -> DictConfig:
-    """The complete config of one cell. `overrides` edit it in Hydra's style: `key=value` changes
-    an existing setting (e.g. `trainer.max_epochs=1`; a typo is an error), `+key=value` adds one
+    """The complete config of one cell. `overrides` edit it in Hydra's style: `trainer=ddp`
+    selects another option of a config group (GROUP_CHOICES), `key=value` changes an existing
+    setting (e.g. `trainer.max_epochs=1`; a typo is an error), `+key=value` adds one
     (e.g. `+trainer.limit_train_batches=5`)."""
     task_cfg = lookup(params, "tasks", task, "task").copy()
-    trainer = OmegaConf.merge(params.get("trainer", {}), task_cfg.pop("trainer", {}))
+    trainer = params.get("trainer", {})
+    for item in filter(is_group_choice, overrides):
+        trainer = group_option(*item.split("=", 1))
+    trainer = OmegaConf.merge(trainer, task_cfg.pop("trainer", {}))
     cfg = OmegaConf.create(
         {
             "neuron_name": neuron,
@@ -49,7 +74,7 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
         }
     )
     if overrides:
-        for item in overrides:
+        for item in [o for o in overrides if not is_group_choice(o)]:
             add = item.startswith("+")
             key, sep, _ = item.removeprefix("+").partition("=")
             if not sep or not key:

@@ -54,6 +54,7 @@ def hardware() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # which worker ran it (repro-parallel.sh)
     }
     return info
 

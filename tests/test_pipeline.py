@@ -1,53 +1,15 @@
 """End to end: the real DVC pipeline in a temporary copy of the repository, on a tiny profile."""
 
-import os
 import re
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
-import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-TINY_PROFILE = "name: tiny\nneurons: [lif, qif]\ntasks: [digits]\nseeds: [0]\n"
-
-
-def sh(*cmd: str, cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}"
-    return out.stdout + out.stderr
+from conftest import sh
 
 
 def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-@pytest.fixture
-def repo(tmp_path):
-    """A copy of the working tree (tracked and untracked, not ignored files) with a tiny profile
-    and one-epoch training, committed to a fresh git repository; no results yet."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in files:
-        if name.startswith("results/") or name == "dvc.lock" or not (ROOT / name).is_file():
-            continue
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, tmp_path / name)
-    (tmp_path / "conf/profile/tiny.yaml").write_text(TINY_PROFILE)
-    config = tmp_path / "conf/config.yaml"
-    config.write_text(config.read_text().replace("profile: mini", "profile: tiny"))
-    task = tmp_path / "conf/task/digits.yaml"
-    task.write_text(re.sub(r"max_epochs: \d+", "max_epochs: 1", task.read_text()))
-    sh(sys.executable, "-m", "bench.compose", cwd=tmp_path)
-    sh("git", "init", "-q", cwd=tmp_path)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=tmp_path)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny", cwd=tmp_path)
-    return tmp_path
 
 
 def test_pipeline_end_to_end_and_only_changed_cells_rerun(repo):

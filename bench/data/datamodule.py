@@ -3,6 +3,13 @@
 The split is written once by the pipeline's `prepare` stage (`python -m bench.prepare <task>`)
 and committed, so every run of every neuron trains, selects and tests on exactly the same
 samples, and the split can be cited.
+
+It also shards the data across DDP processes itself (the Trainer runs with
+use_distributed_sampler=False), so that a run's numbers do not depend on the process count:
+`batch_size` is the global batch, split evenly across processes; training order comes from one
+DistributedSampler permutation per epoch (seeded by the cell's seed), whose every global batch
+holds the same samples for any process count; validation and test give each sample to exactly
+one process (no padding repeats, which would count some test samples twice).
 """
 
 import json
@@ -12,7 +19,7 @@ from typing import Any, Protocol
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 SPLITS = ("train", "val", "test")
 
@@ -39,6 +46,7 @@ class ClassificationDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         pin_memory: bool | None = None,
+        shuffle_seed: int = 0,
     ) -> None:
         super().__init__()
         self.source = source
@@ -47,6 +55,7 @@ class ClassificationDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory  # None: when on GPU
+        self.shuffle_seed = shuffle_seed  # bench.train passes the cell's seed
         self.split: dict[str, Any] | None = None
         self.data: dict[str, Dataset] = {}
 
@@ -89,21 +98,41 @@ class ClassificationDataModule(L.LightningDataModule):
             if empty:
                 raise ValueError(f"{self.split_file}: the {empty} split(s) are empty; check the dataset and the split settings")
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def processes(self) -> tuple[int, int]:
+        """(world size, this process's rank) of the attached Trainer; (1, 0) without one."""
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def _loader(self, data: Dataset, batch_size: int, sampler=None) -> DataLoader:
         return DataLoader(
-            self.data[split],
-            batch_size=self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle,
+            data,
+            batch_size=batch_size,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        world, rank = self.processes()
+        if self.batch_size % world:
+            raise ValueError(
+                f"data.batch_size={self.batch_size} is the global batch and must divide evenly across the "
+                f"{world} processes; choose trainer.devices x trainer.num_nodes that divides it"
+            )
+        # Lightning sets the epoch on this sampler, so every epoch has its own permutation.
+        sampler = DistributedSampler(self.data["train"], num_replicas=world, rank=rank, shuffle=True, seed=self.shuffle_seed)
+        return self._loader(self.data["train"], self.batch_size // world, sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        world, rank = self.processes()
+        data = self.data[split]
+        if world > 1:
+            data = Subset(data, range(rank, len(data), world))  # every sample on exactly one process
+        return self._loader(data, max(1, self.eval_batch_size // world))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._eval_loader("test")

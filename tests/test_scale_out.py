@@ -1,0 +1,166 @@
+"""Scaling out on the existing engines: one cell on two DDP processes (CPU, gloo), a killed run
+resuming from its checkpoint, K cells at once through DVC, and the SLURM script.
+
+Multi-process runs are subprocesses: Lightning's DDP launcher re-executes the command line,
+which under pytest would re-run pytest itself."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.fabric.plugins.environments import SLURMEnvironment
+
+from bench.config import cell_config, load_params
+from conftest import sh
+
+EPOCHS = "trainer.max_epochs=4"
+
+
+def train(repo: Path, *args: str) -> dict:
+    neuron, task, seed = args[:3]
+    sh(sys.executable, "-m", "bench.train", *args, cwd=repo)
+    return json.loads((repo / "results/runs" / task / neuron / seed / "record.json").read_text())
+
+
+def test_two_ddp_processes_give_the_numbers_of_one(repo):
+    single = train(repo, "qif", "digits", "0", EPOCHS)
+    ddp = train(repo, "qif", "digits", "0", "trainer=ddp", "trainer.devices=2", EPOCHS)
+    assert (single["world_size"], ddp["world_size"]) == (1, 2)
+    assert ddp["config"]["trainer"]["strategy"] == "ddp" and ddp["status"] == "ok"
+    # every test sample evaluated exactly once: no DistributedSampler padding repeats
+    assert single["metrics"]["samples"] == ddp["metrics"]["samples"] == ddp["n_test"] == 360
+    assert abs(single["metrics"]["test_top1"] - ddp["metrics"]["test_top1"]) <= 1.0
+    # one writer: one record, one set of checkpoints and logs
+    work = repo / "outputs/runs/digits/qif/0"
+    assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert [p.name for p in (work / "logs").iterdir()] == ["0"]
+
+
+def wait_for_loadable(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+            return
+        except (OSError, RuntimeError, EOFError):
+            time.sleep(0.05)
+    raise TimeoutError(path)
+
+
+def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_numbers(repo):
+    record = repo / "results/runs/digits/lif/0/record.json"
+    last = repo / "outputs/runs/digits/lif/0/checkpoints/last.ckpt"
+    cmd = [sys.executable, "-m", "bench.train", "lif", "digits", "0", EPOCHS]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_loadable(last, proc)  # epoch 0 is checkpointed ...
+    time.sleep(1.0)  # ... and epoch 1 is under way
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert not record.exists(), "a killed run must not leave a record"
+
+    resumed = train(repo, "lif", "digits", "0", EPOCHS)
+    assert resumed["status"] == "ok" and resumed["resumed_from_epoch"] is not None
+    history = (record.parent / "history.csv").read_text()
+
+    sh("rm", "-r", "outputs", "results/runs/digits/lif/0", cwd=repo)
+    straight = train(repo, "lif", "digits", "0", EPOCHS)
+    assert straight["resumed_from_epoch"] is None
+    assert resumed["metrics"] == straight["metrics"]
+    assert resumed["best_epoch"] == straight["best_epoch"]
+    assert history == (record.parent / "history.csv").read_text()  # every epoch, each logged once
+
+
+def test_a_finished_run_trains_afresh_when_rerun(repo):
+    fast = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3"]
+    first = train(repo, "lif", "digits", "0", *fast)
+    again = train(repo, "lif", "digits", "0", *fast)
+    assert first["resumed_from_epoch"] is None and again["resumed_from_epoch"] is None
+    assert again["metrics"] == first["metrics"]
+
+
+def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
+    out = sh("bash", "scripts/repro-parallel.sh", "2", cwd=repo)
+    cells = ["train@lif-digits-0", "train@qif-digits-0"]
+    for cell in cells:
+        assert f"Running stage '{cell}'" in out
+    # both cells trained at the same time: each started before the other finished
+    starts, ends, devices = {}, {}, set()
+    for neuron in ("lif", "qif"):
+        rec = json.loads((repo / f"results/runs/digits/{neuron}/0/record.json").read_text())
+        assert rec["status"] == "ok"
+        devices.add(rec["provenance"]["hardware"]["cuda_visible_devices"])
+        ends[neuron] = os.path.getmtime(repo / f"results/runs/digits/{neuron}/0/record.json")
+        starts[neuron] = ends[neuron] - rec["provenance"]["wall_s"]
+    assert starts["lif"] < ends["qif"] and starts["qif"] < ends["lif"]
+    assert devices == {"0", "1"}  # each worker bound to its own device
+    lock = (repo / "dvc.lock").read_text()
+    assert all(f"{cell}:" in lock for cell in cells)
+    assert "up to date" in sh("dvc", "status", cwd=repo)
+
+
+def sbatch_options(text: str) -> dict[str, str]:
+    options = {}
+    for line in text.splitlines():
+        if line.startswith("#SBATCH "):
+            key, _, value = line.removeprefix("#SBATCH ").partition("=")
+            options[key] = value
+    return options
+
+
+def test_the_slurm_script_and_the_trainer_config_agree(in_repo, monkeypatch):
+    script = (in_repo / "scripts/slurm/cell.sbatch").read_text()
+    options = sbatch_options(script)
+    nodes, tasks = int(options["--nodes"]), int(options["--ntasks-per-node"])
+    cfg = cell_config(load_params(), "qif", "digits", 0, ["trainer=slurm"])
+    assert (cfg.trainer.num_nodes, cfg.trainer.devices) == (nodes, tasks)
+    assert options["--gres"] == f"gpu:{tasks}" and cfg.trainer.strategy == "ddp"
+    assert options["--job-name"] not in ("bash", "interactive")  # would turn SLURM detection off
+    assert options["--signal"].startswith("SIGUSR1@") and "--requeue" in options
+    assert re.search(r"^srun python -m bench\.train .* trainer=slurm$", script, re.M)
+
+    # Lightning accepts the config in the environment srun creates for the script (CPU here): the
+    # check its launcher runs first thing in fit ...
+    slurm_env = {
+        "SLURM_NTASKS": str(nodes * tasks), "SLURM_NTASKS_PER_NODE": str(tasks), "SLURM_NNODES": str(nodes),
+        "SLURM_JOB_NAME": options["--job-name"], "SLURM_JOB_ID": "7", "SLURM_NODELIST": "node[1-2]",
+        "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0",
+    }
+    for key, value in slurm_env.items():
+        monkeypatch.setenv(key, value)
+    trainer_args = {**cfg.trainer, "accelerator": "cpu", "sync_batchnorm": False}
+    trainer = L.Trainer(**trainer_args, logger=False, enable_checkpointing=False)
+    assert isinstance(trainer.strategy.cluster_environment, SLURMEnvironment)
+    assert trainer.world_size == nodes * tasks
+    trainer.strategy.cluster_environment.validate_settings(num_devices=trainer.num_devices, num_nodes=trainer.num_nodes)
+    # ... and refuses a script whose task count disagrees with it
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", str(tasks + 1))
+    with pytest.raises(ValueError, match="ntasks-per-node"):
+        trainer.strategy.cluster_environment.validate_settings(num_devices=trainer.num_devices, num_nodes=trainer.num_nodes)
+
+
+def test_a_slurm_array_task_trains_its_cell_and_commits_it(in_repo, tmp_path):
+    """The script's shell logic with stand-ins for srun and dvc that log their arguments."""
+    (tmp_path / "bin").mkdir()
+    for tool in ("srun", "dvc"):
+        stub = tmp_path / "bin" / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{tmp_path}/calls"\n')
+        stub.chmod(0o755)
+    (tmp_path / ".venv/bin").mkdir(parents=True)
+    (tmp_path / ".venv/bin/activate").write_text("")
+    (tmp_path / "outputs/slurm").mkdir(parents=True)
+    (tmp_path / "outputs/slurm/cells.txt").write_text("lif digits 0 train@lif-digits-0\nqif digits-dvs 2 train@qif-digits-dvs-2\n")
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "1"}
+    subprocess.run(["bash", in_repo / "scripts/slurm/cell.sbatch"], cwd=tmp_path, env=env, check=True)
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        "srun python -m bench.train qif digits-dvs 2 trainer=slurm",
+        "dvc --wait-for-lock commit --force train@qif-digits-dvs-2",
+    ]
