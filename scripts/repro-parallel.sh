@@ -9,6 +9,9 @@
 # releases the repository lock and holds only read locks on the stage's dependencies and a
 # write lock on its outputs, so independent train cells reproduce concurrently, each writing its
 # own outputs and its own dvc.lock entry (docs/cluster.md). Cells are dealt round-robin.
+#
+# Each worker gets nproc/K CPU threads (OMP_NUM_THREADS, unless set): K workers each using every
+# core oversubscribe the CPU, which made CPU cells 3-10x slower here (docs/cluster.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,10 +31,11 @@ dvc repro --glob 'prepare*' 'dynamics@*'
 mapfile -t cells < <(python -m bench.cells | cut -d' ' -f4)
 echo "repro-parallel.sh: ${#cells[@]} cells to train on $K workers"
 
+threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
 failed=$(mktemp)
 for ((k = 0; k < K; k++)); do
   (
-    export CUDA_VISIBLE_DEVICES=${devices[k]}
+    export CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads
     for ((i = k; i < ${#cells[@]}; i += K)); do
       dvc --wait-for-lock repro --single-item "${cells[i]}" || echo "${cells[i]}" >>"$failed"
     done

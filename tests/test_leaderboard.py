@@ -1,74 +1,213 @@
 import json
+import re
+import shutil
+import time
 
+import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from scipy import stats
 
-from bench.leaderboard import aggregate, load_records, select_profile, to_markdown
+from bench.cite import entry
+from bench.leaderboard import build, read_reported
+from bench.leaderboard.records import Record, load_records
+from bench.leaderboard.stats import leaderboard_table, select_profile, welch_interval
+from conftest import ROOT
 
 PROFILE = OmegaConf.create({"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1, 2]})
+REPORTED = "task,neuron,top1,top1_std,n_seeds,source,where,note\ndigits,qif,99.5,0.1,,Doe 2025,Table 2,\ncifar10,qif,96.9,,,Doe 2025,Table 1,\n"
 
 
 def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(), **extra):
     record = {"neuron": neuron, "task": task, "seed": seed, "status": status, "overrides": list(overrides)}
     record["split_protocol"] = "stratified-60/20/20-seed0"
     if status == "ok":
-        record["metrics"] = {"test_top1": top1, "test_top5": top1 + 1, "val_top1": top1 + 2, "firing_rate": 0.1 * seed,
+        record["metrics"] = {"test_top1": top1, "test_top5": min(top1 + 1, 100), "val_top1": min(top1 + 2, 100),
+                             "firing_rate": 0.1 * (seed % 10), "firing_rate_per_layer": {"conv1": 0.1 * (seed % 10), "conv2": 0.05},
                              "energy_mj": 0.01 * (seed + 1), "energy_model": "horowitz45-fp32"}
     else:
         record["reason"] = "DivergedError: non-finite training loss"
     record.update(extra)
-    path = root / task / neuron / str(seed) / "record.json"
-    path.parent.mkdir(parents=True)
+    path = root / "runs" / task / neuron / str(seed) / "record.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
+    return path
 
 
 @pytest.fixture
-def runs(tmp_path):
+def results(tmp_path):
     for seed, top1 in enumerate([90.0, 92.0, 94.0]):
         write(tmp_path, "qif", seed, top1)
     write(tmp_path, "lif", 0, 95.0)
-    write(tmp_path, "lif", 1, status="failed")
-    write(tmp_path, "lif", 2, 10.0, overrides=["trainer.max_epochs=1"])  # a smoke run: not the protocol
-    write(tmp_path, "lif", 7, 10.0)  # not a seed of the profile
+    write(tmp_path, "lif", 1, 96.0)
+    write(tmp_path, "lif", 2, status="failed")
+    write(tmp_path, "lif", 3, 10.0)  # not a seed of the profile
+    write(tmp_path, "qif", 3, 10.0, overrides=["trainer.max_epochs=1"])  # a smoke run: not the protocol
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/reported.csv").write_text(REPORTED)
     return tmp_path
 
 
-def test_mean_and_std_over_seeds_by_hand(runs):
-    records = select_profile(load_records(runs), PROFILE)
-    table = aggregate(records, {"digits": 3}).set_index("neuron")
-    qif = table.loc["qif"]
-    assert qif.n_seeds == 3 and qif.n_failed == 0
-    assert qif.top1_mean == pytest.approx(92.0)
-    assert qif.top1_std == pytest.approx(2.0)  # sample std: sqrt(((-2)^2 + 0 + 2^2) / 2)
-    assert qif.top5_mean == pytest.approx(93.0)
-    assert qif.firing_rate_mean == pytest.approx(0.1)
-    assert qif.energy_mj_mean == pytest.approx(0.02) and qif.energy_model == "horowitz45-fp32"
-    lif = table.loc["lif"]
-    assert (lif.n_seeds, lif.n_failed, lif.top1_mean) == (1, 1, 95.0)
-    assert list(table.index) == ["lif", "qif"]  # sorted by mean top-1
+def run(root, monkeypatch, date="2026-01-02"):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(pd.Timestamp(date).timestamp())))
+    monkeypatch.chdir(root)  # git commit / dvc.lock of the working directory
+    return build(root / "runs", root / "results", PROFILE)
 
 
-def test_markdown_shows_failures_and_incomplete_rows(runs):
-    records = select_profile(load_records(runs), PROFILE)
-    md = to_markdown(aggregate(records, {"digits": 3}), records, PROFILE)
-    assert "92.00 ± 2.00" in md
-    assert "0.02 (horowitz45-fp32)" in md
-    assert "1/3 (incomplete)" in md
-    assert "digits / lif / seed 1: DivergedError" in md
+def outputs(root) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "results").rglob("*")) if p.is_file()}
+
+
+def test_mean_std_and_the_welch_interval_against_lif_by_hand(results, monkeypatch):
+    table, _ = run(results, monkeypatch)
+    qif = table[(table.neuron == "qif") & (table.kind == "measured")].iloc[0]
+    assert (qif.n_seeds, qif.top1_mean, qif.top1_std) == (3, 92.0, 2.0)  # sample std (ddof 1)
+    # Welch: se^2 = s1^2/n1 + s2^2/n2, Welch-Satterthwaite df, t quantile
+    x, y = np.array([90.0, 92.0, 94.0]), np.array([95.0, 96.0])
+    v1, v2 = x.var(ddof=1) / 3, y.var(ddof=1) / 2
+    df = (v1 + v2) ** 2 / (v1**2 / 2 + v2**2 / 1)
+    half = stats.t.ppf(0.975, df) * np.sqrt(v1 + v2)
+    assert qif.delta_top1 == pytest.approx(-3.5)
+    assert (qif.delta_ci_low, qif.delta_ci_high) == pytest.approx((-3.5 - half, -3.5 + half))
+    lif = table[table.neuron == "lif"].iloc[0]
+    assert (lif.n_seeds, lif.n_failed, bool(lif.incomplete)) == (2, 1, True)
+    assert np.isnan(welch_interval(np.array([1.0]), y)[0])  # one seed: no interval
+
+
+def test_tables_show_failures_incomplete_rows_and_reported_numbers_apart(results, monkeypatch):
+    run(results, monkeypatch)
+    md = (results / "results/leaderboard.md").read_text()
+    assert "| qif " in md and "92.00 ± 2.00" in md and "-3.50 [" in md
+    assert "INCOMPLETE: 2 of 3 seeds" in md and "seed 2: DivergedError" in md
+    assert "qif (reported)" in md and "99.50 ± 0.10" in md and "reported: Doe 2025, Table 2" in md
+    assert "cifar10" not in md  # reported numbers of tasks outside the profile are not shown
     assert "10.00" not in md  # the override run and the foreign seed are left out
+    table = pd.read_csv(results / "results/leaderboard.csv")
+    measured = table[table.kind == "measured"]
+    assert measured.set_index("neuron").top1_mean.to_dict() == {"qif": 92.0, "lif": 95.5}  # reported row not in means
+
+
+def test_every_format_shows_the_same_numbers(results, monkeypatch):
+    run(results, monkeypatch)
+    md = (results / "results/leaderboard.md").read_text()
+    tex = (results / "results/leaderboard.tex").read_text()
+    page = (results / "results/leaderboard.html").read_text()
+    csv = pd.read_csv(results / "results/leaderboard.csv")
+    for row in csv.itertuples():
+        shown = f"{row.top1_mean:.2f}"
+        assert shown in md and shown in tex and shown in page
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"92.00 $\pm$ 2.00" in tex
+    assert csv.table_version.unique().tolist() == ["t-v1"]
+
+
+def test_the_html_page_is_standalone_and_sortable(results, monkeypatch):
+    run(results, monkeypatch)
+    page = (results / "results/leaderboard.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no network references"
+    assert "<script>" in page and "aria-sort" in page and 'data-sort="92.0"' in page
+
+
+def test_the_hash_and_version_follow_the_numbers_and_only_the_numbers(results, monkeypatch):
+    _, first = run(results, monkeypatch)
+    before = outputs(results)
+    _, again = run(results, monkeypatch, date="2026-02-03")  # nothing changed: same table, same files
+    assert again == first and outputs(results) == before
+    record = results / "runs/digits/qif/1/record.json"
+    data = json.loads(record.read_text())
+    data["metrics"]["test_top1"] += 0.0001  # below what the table rounds to
+    record.write_text(json.dumps(data))
+    _, changed = run(results, monkeypatch, date="2026-02-03")
+    assert changed["content_hash"] != first["content_hash"]
+    assert (changed["version"], changed["date"]) == (2, "2026-02-03")
+    assert "~digits/qif" in changed["changes"]
+    changelog = (results / "results/CHANGELOG.md").read_text()
+    assert changelog.index("t-v2") < changelog.index("t-v1") and first["content_hash"] in changelog
+    assert f"t-v2 ({changed['date']}), content sha256 {changed['content_hash']}" in (results / "results/leaderboard.md").read_text()
+    bib = entry("t", history_path=results / "results/table-versions.csv", citation_path=ROOT / "CITATION.cff")
+    assert bib.startswith("@misc{") and "t-v2" in bib and changed["content_hash"] in bib and "year = {2026}" in bib
 
 
 @pytest.mark.parametrize(
-    "record, error",
+    "text, error",
     [
-        ("{not json", "not a readable JSON record"),
-        ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "ok", "metrics": {}}', "lacks.*metrics.test_top1"),
-        ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "done"}', "status must be"),
+        ("{not json", "not a valid record"),
+        ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "ok", "metrics": {}}', "test_top1"),
+        ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "done"}', "status"),
+        ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "failed"}', "needs a reason"),
+        ('{"neuron": "lif", "task": "digits", "seed": 0, "status": "failed", "reason": "x"}', "lies in the folder of digits/qif/0"),
     ],
 )
-def test_malformed_record_is_an_error_naming_the_file(tmp_path, record, error):
-    path = tmp_path / "digits" / "qif" / "0" / "record.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(record)
-    with pytest.raises(ValueError, match=f"{path}.*{error}"):
-        load_records(tmp_path)
+def test_a_malformed_record_fails_the_stage_naming_its_file(results, monkeypatch, text, error):
+    path = results / "runs/digits/qif/0/record.json"
+    path.write_text(text)
+    before = outputs(results)
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))}.*{error}"):
+        run(results, monkeypatch)
+    assert outputs(results) == before  # nothing half-written
+
+
+def test_a_reported_file_without_its_columns_is_an_error(tmp_path):
+    (tmp_path / "reported.csv").write_text("task,top1\ndigits,99\n")
+    with pytest.raises(ValueError, match="reported.csv.*lacks"):
+        read_reported(tmp_path / "reported.csv")
+
+
+def test_ten_thousand_records_aggregate_in_under_five_seconds(tmp_path):
+    config = {"trainer": {"max_epochs": 300}, "task": {"model": {"channels": [128, 256, 512]}}, "notes": "x" * 2000}
+    neurons, tasks = [f"n{i}" for i in range(10)], [f"task{i}" for i in range(10)]
+    rng = np.random.default_rng(0)
+    for task in tasks:
+        for neuron in neurons:
+            for seed in range(100):
+                write(tmp_path, neuron, seed, float(rng.uniform(80, 99)), task=task, config=config)
+    profile = OmegaConf.create({"name": "big", "neurons": neurons, "tasks": tasks, "seeds": list(range(100))})
+    start = time.perf_counter()
+    records = select_profile(load_records(tmp_path / "runs"), profile)
+    table = leaderboard_table(records, profile, read_reported(tmp_path / "none.csv"))
+    seconds = time.perf_counter() - start
+    assert len(records) == 10_000 and len(table) == 100
+    assert seconds < 5, f"aggregating 10,000 records took {seconds:.1f} s"
+
+
+def test_the_record_schema_is_exported_as_json_schema():
+    schema = Record.model_json_schema()
+    assert {"neuron", "task", "seed", "status"} <= set(schema["required"])
+
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_the_html_page_renders_and_sorts_in_a_headless_browser_offline(results, monkeypatch):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    write(results, "plif", 0, 93.0)  # a third measured row, so that sorting has something to do
+    profile = OmegaConf.merge(PROFILE, {"neurons": ["lif", "qif", "plif"]})
+    monkeypatch.chdir(results)
+    build(results / "runs", results / "results", profile)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--proxy-server=http://127.0.0.1:9"):  # network off: any request would fail
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get((results / "results/leaderboard.html").as_uri())
+        assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0  # nothing fetched
+        table = driver.find_element(By.CSS_SELECTOR, "table[data-task='digits']")
+        names = lambda: [row.find_element(By.TAG_NAME, "td").text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        assert names() == ["lif", "plif", "qif", "qif (reported)"]  # as generated: measured by top-1, then reported
+        header = table.find_elements(By.TAG_NAME, "th")[1]  # top-1
+        header.click()
+        assert names() == ["qif", "plif", "lif", "qif (reported)"]  # ascending top-1: 92, 93, 95.5, 99.5
+        header.click()
+        assert names() == ["qif (reported)", "lif", "plif", "qif"]
+        assert header.get_attribute("aria-sort") == "descending"
+        table.find_elements(By.TAG_NAME, "th")[0].click()  # by name
+        assert names() == ["lif", "plif", "qif", "qif (reported)"]
+    finally:
+        driver.quit()

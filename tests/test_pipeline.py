@@ -1,33 +1,77 @@
-"""End to end: the real DVC pipeline in a temporary copy of the repository, on a tiny profile."""
+"""End to end: the real DVC pipeline in a temporary copy of the repository, on a tiny profile:
+reproduce, change a neuron, then add a new one by following docs/add-a-neuron.md."""
 
 import re
 import sys
 
 import pandas as pd
 
-from conftest import sh
+from conftest import ROOT, TINY_PROFILE, sh
+
+GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
 
 
 def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def test_pipeline_end_to_end_and_only_changed_cells_rerun(repo):
+def commit(repo, message: str) -> None:
+    sh(*GIT, "add", "-A", cwd=repo)
+    sh(*GIT, "commit", "-qm", message, cwd=repo)
+
+
+def code_blocks(doc: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", doc, re.S)
+
+
+def follow_add_a_neuron_doc(repo) -> None:
+    """Steps 1-3 of docs/add-a-neuron.md, with its own code blocks."""
+    doc = (ROOT / "docs/add-a-neuron.md").read_text()
+    (repo / "bench/neurons/cubic.py").write_text(code_blocks(doc, "python")[0])
+    neuron_config, registration, profile_line = code_blocks(doc, "yaml")[:3]
+    (repo / "conf/neuron/cubic.yaml").write_text(neuron_config)
+    config = repo / "conf/config.yaml"
+    lines = config.read_text().splitlines(keepends=True)
+    last_neuron = max(i for i, line in enumerate(lines) if "neuron@neurons." in line)
+    lines.insert(last_neuron + 1, registration.split("#")[0].rstrip() + "\n")
+    config.write_text("".join(lines))
+    assert profile_line.startswith("neurons: [lif, qif, plif, cubic]")
+    profile = repo / "conf/profile/tiny.yaml"
+    profile.write_text(profile.read_text().replace("neurons: [lif, qif]", "neurons: [lif, qif, cubic]"))
+
+
+def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
+    (repo / "conf/profile/tiny.yaml").write_text(TINY_PROFILE.replace("seeds: [0]", "seeds: [0, 1]"))
+    sh(sys.executable, "-m", "bench.compose", cwd=repo)
+    commit(repo, "two seeds")
     out = sh("dvc", "repro", cwd=repo)
-    assert stages_run(out) == {
-        "prepare@digits", "dynamics@lif", "dynamics@qif", "train@lif-digits-0", "train@qif-digits-0", "leaderboard"
-    }
+    cells = {f"train@{n}-digits-{s}" for n in ("lif", "qif") for s in (0, 1)}
+    assert stages_run(out) == {"prepare@digits", "dynamics@lif", "dynamics@qif", "leaderboard", *cells}
     assert (repo / "results/figures/dynamics-qif.png").is_file()
     board = pd.read_csv(repo / "results/leaderboard.csv")
-    assert sorted(board.neuron) == ["lif", "qif"] and (board.n_seeds == 1).all()
+    assert sorted(board.neuron) == ["lif", "qif"] and (board.n_seeds == 2).all()
     assert (board.top1_mean > 50).all(), board  # one epoch on digits already learns
     assert "## digits" in (repo / "results/leaderboard.md").read_text()
     assert "up to date" in sh("dvc", "status", cwd=repo)
+    sh("dvc", "plots", "show", "-o", "dvc_plots", cwd=repo)  # DVC renders the leaderboard's figures
+    page = (repo / "dvc_plots/index.html").read_text()
+    assert all(name in page for name in ("accuracy-energy", "firing-rates", "training-curves"))
+    commit(repo, "results")
 
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=repo)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results", cwd=repo)
     qif = repo / "conf/neuron/qif.yaml"
     qif.write_text(qif.read_text().replace("a: 0.25", "a: 0.3"))
     out = sh("dvc", "exp", "run", cwd=repo)
-    assert stages_run(out) == {"dynamics@qif", "train@qif-digits-0", "leaderboard"}
+    assert stages_run(out) == {"dynamics@qif", "train@qif-digits-0", "train@qif-digits-1", "leaderboard"}
     assert "a: 0.3" in (repo / "params.yaml").read_text()
+    commit(repo, "qif a=0.3")
+
+    follow_add_a_neuron_doc(repo)
+    out = sh("dvc", "exp", "run", cwd=repo)
+    assert stages_run(out) == {"dynamics@cubic", "train@cubic-digits-0", "train@cubic-digits-1", "leaderboard"}
+    board = pd.read_csv(repo / "results/leaderboard.csv").set_index("neuron")
+    assert board.loc["cubic", "n_seeds"] == 2 and pd.notna(board.loc["cubic", "delta_top1"])
+    assert re.search(r"\| cubic +\| [\d.]+ ± [\d.]+ +\| [-+][\d.]+ \[", (repo / "results/leaderboard.md").read_text())
+    for table in ("leaderboard.tex", "leaderboard.html"):
+        assert "cubic" in (repo / "results" / table).read_text()
+    changelog = (repo / "results/CHANGELOG.md").read_text()
+    assert "tiny-v3" in changelog and "+digits/cubic" in changelog

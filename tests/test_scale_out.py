@@ -105,6 +105,10 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     lock = (repo / "dvc.lock").read_text()
     assert all(f"{cell}:" in lock for cell in cells)
     assert "up to date" in sh("dvc", "status", cwd=repo)
+    # the work list for SLURM arrays: nothing left to train, every cell with --all
+    assert sh(sys.executable, "-m", "bench.cells", cwd=repo).strip() == ""
+    assert sh(sys.executable, "-m", "bench.cells", "--all", cwd=repo).split("\n")[:2] == [
+        "lif digits 0 train@lif-digits-0", "qif digits 0 train@qif-digits-0"]
 
 
 def sbatch_options(text: str) -> dict[str, str]:

@@ -1,0 +1,58 @@
+"""Print a BibTeX entry for the current leaderboard table: the software (CITATION.cff) plus the
+table's version, content hash, git commit and dvc.lock hash (results/table-versions.csv).
+
+Usage: python -m bench.cite [--profile NAME] [--version N]
+"""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from bench.config import load_params
+from bench.leaderboard import HISTORY_FILE
+from bench.leaderboard.version import read_history
+
+CITATION_FILE = Path("CITATION.cff")
+
+
+def entry(profile: str, version: int | None = None, history_path: Path = HISTORY_FILE, citation_path: Path = CITATION_FILE) -> str:
+    history = read_history(history_path)
+    mine = history[history.profile == profile]
+    if version is not None:
+        mine = mine[mine.version.astype(int) == version]
+    if mine.empty:
+        raise SystemExit(f"{history_path}: no table version{'' if version is None else f' {version}'} for profile {profile!r}; run `dvc repro` first")
+    row = mine.iloc[-1]
+    software = yaml.safe_load(citation_path.read_text())
+    authors = " and ".join(
+        a.get("name") or f"{a.get('family-names', '')}, {a.get('given-names', '')}".strip(", ") for a in software["authors"]
+    )
+    key = f"{software['title'].replace('-', '')}_{profile}_v{row.version}".replace(" ", "")
+    fields = {
+        "title": f"{software['title']}: leaderboard, profile {profile}, table version {profile}-v{row.version}",
+        "author": f"{{{authors}}}" if " and " not in authors else authors,
+        "year": str(row.date)[:4],
+        "version": f"{profile}-v{row.version}",
+        "note": (
+            f"Table content sha256 {row.content_hash}; produced by git commit {row.git_commit} "
+            f"with dvc.lock sha256 {row.dvc_lock_hash} on {row.date}; software version {software.get('version', 'unknown')}"
+        ),
+    }
+    if software.get("repository-code"):
+        fields["url"] = software["repository-code"]
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields.items())
+    return f"@misc{{{key},\n{body}\n}}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", help="default: the profile in params.yaml")
+    parser.add_argument("--version", type=int, help="default: the latest version")
+    args = parser.parse_args(argv)
+    print(entry(args.profile or load_params().profile.name, args.version))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from bench.leaderboard import main
+
+main()

@@ -1,0 +1,98 @@
+"""The leaderboard's figures (matplotlib, deterministic PNGs; DVC `plots` in dvc.yaml shows them):
+accuracy vs energy per task with the Pareto front marked, per-layer firing rates per neuron, and
+training curves (validation top-1 per epoch) from the runs' logged histories."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+PNG = {"dpi": 110, "metadata": {"Software": None}}  # no version string: identical bytes on rerun
+
+
+def pareto_front(accuracy: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    """Mask of the points no other point beats on both (higher accuracy, lower energy)."""
+    front = np.ones(len(accuracy), dtype=bool)
+    for i in range(len(accuracy)):
+        dominated = (accuracy >= accuracy[i]) & (energy <= energy[i]) & ((accuracy > accuracy[i]) | (energy < energy[i]))
+        front[i] = not dominated.any()
+    return front
+
+
+def _grid(n: int, width: float = 4.8, height: float = 3.6):
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
+    return fig, axes[0]
+
+
+def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
+    measured = table[(table.kind == "measured") & table.top1_mean.notna() & table.energy_mj_mean.notna()]
+    tasks = sorted(measured.task.unique())
+    fig, axes = _grid(len(tasks))
+    for ax, task in zip(axes, tasks):
+        rows = measured[measured.task == task].sort_values("energy_mj_mean")
+        acc, energy = rows.top1_mean.to_numpy(float), rows.energy_mj_mean.to_numpy(float)
+        front = pareto_front(acc, energy)
+        ax.errorbar(energy, acc, yerr=rows.top1_std.fillna(0).to_numpy(float), fmt="none", ecolor="0.6", capsize=3)
+        ax.scatter(energy[~front], acc[~front], color="0.55", zorder=3, label="dominated")
+        ax.scatter(energy[front], acc[front], color="tab:red", zorder=4, label="Pareto front")
+        ax.step(energy[front], acc[front], where="post", color="tab:red", alpha=0.5)
+        for e, a, name in zip(energy, acc, rows.neuron):
+            ax.annotate(name, (e, a), textcoords="offset points", xytext=(5, 4), fontsize=9)
+        ax.set(title=task, xlabel=f"energy (mJ/sample, {rows.energy_model.iloc[0]})", ylabel="test top-1 (%)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useOffset=False)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, **PNG)
+    plt.close(fig)
+
+
+def firing_rates(records: pd.DataFrame, path: Path) -> None:
+    ok = records[(records.status == "ok") & records.firing_rate_per_layer.notna()]
+    tasks = sorted(ok.task.unique())
+    fig, axes = _grid(len(tasks))
+    for ax, task in zip(axes, tasks):
+        rows = ok[ok.task == task]
+        per_layer = pd.DataFrame(list(rows.firing_rate_per_layer), index=rows.neuron).groupby(level=0).mean()
+        neurons, layers = list(per_layer.index), list(per_layer.columns)
+        width = 0.8 / max(len(neurons), 1)
+        for i, neuron in enumerate(neurons):
+            ax.bar(np.arange(len(layers)) + i * width, per_layer.loc[neuron], width, label=neuron)
+        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, layers, rotation=45, ha="right", fontsize=8)
+        ax.set(title=task, ylabel="firing rate (spikes/neuron/step)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, **PNG)
+    plt.close(fig)
+
+
+def training_curves(records: pd.DataFrame, path: Path, metric: str = "val/top1") -> None:
+    ok = records[records.status == "ok"]
+    tasks = sorted(ok.task.unique())
+    fig, axes = _grid(len(tasks))
+    for ax, task in zip(axes, tasks):
+        for neuron, rows in ok[ok.task == task].groupby("neuron"):
+            curves = [pd.read_csv(Path(p).with_name("history.csv")).set_index("epoch")[metric]
+                      for p in rows.path if Path(p).with_name("history.csv").is_file()]
+            if not curves:
+                continue
+            runs = pd.concat(curves, axis=1) * 100
+            line = ax.plot(runs.index, runs.mean(axis=1), label=f"{neuron} ({runs.shape[1]} seeds)")[0]
+            ax.fill_between(runs.index, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.2)
+        ax.set(title=f"{task}: mean, min-max over seeds", xlabel="epoch", ylabel="validation top-1 (%)")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, **PNG)
+    plt.close(fig)
+
+
+def write_plots(table: pd.DataFrame, records: pd.DataFrame, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accuracy_vs_energy(table, out_dir / "accuracy-energy.png")
+    firing_rates(records, out_dir / "firing-rates.png")
+    training_curves(records, out_dir / "training-curves.png")

@@ -1,0 +1,140 @@
+"""The identity of a leaderboard table, so a cited table can never silently change.
+
+- content hash: sha256 of the rows the tables show (every column, full precision, reported rows
+  and failures included). Any changed number changes it; a rerun that reproduces the same
+  numbers does not.
+- version: `<profile>-v<N>`; N grows by one whenever the content hash differs from the latest
+  version's. Each version keeps the date, git commit and dvc.lock hash of the run that made it,
+  so regenerating an unchanged table rewrites identical files.
+- history: results/table-versions.csv (kept across runs: the stage's output is `persist`ed) and
+  its readable form results/CHANGELOG.md, with what changed between versions.
+"""
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from bench.provenance import git_state
+
+HISTORY_COLUMNS = ["profile", "version", "date", "content_hash", "git_commit", "git_dirty", "dvc_lock_hash", "changes"]
+IDENTITY_COLUMNS = ["task", "neuron", "kind"]
+
+
+def _canonical(value):
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
+def content_hash(table: pd.DataFrame) -> str:
+    rows = [_canonical(row) for row in table.astype(object).where(table.notna(), None).to_dict("records")]
+    canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def dvc_lock_hash(path: Path = Path("dvc.lock")) -> str | None:
+    """sha256 of the dvc.lock entries of every stage but `leaderboard` (the one being run): the
+    exact code, params and outputs of every cell the table aggregates."""
+    if not path.is_file():
+        return None
+    stages = (yaml.safe_load(path.read_text()) or {}).get("stages", {})
+    stages = {name: entry for name, entry in stages.items() if name != "leaderboard"}
+    return hashlib.sha256(json.dumps(stages, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def today() -> str:
+    """UTC date; SOURCE_DATE_EPOCH (the reproducible-builds convention) fixes it."""
+    epoch = float(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    history = pd.read_csv(path, dtype={"git_commit": str, "changes": str}, keep_default_na=False)
+    missing = set(HISTORY_COLUMNS) - set(history.columns)
+    if missing:
+        raise ValueError(f"{path}: lacks the columns {sorted(missing)}; restore it from git (it is the table history)")
+    return history
+
+
+def _differs(new: pd.Series, old: pd.Series) -> bool:
+    for column, a in new.items():
+        b = old.get(column)
+        if pd.isna(a) and pd.isna(b):
+            continue
+        if isinstance(a, (int, float, np.number)) and not isinstance(a, (bool, np.bool_)):
+            if pd.isna(a) or pd.isna(b) or not np.isclose(float(a), float(b), rtol=1e-9, atol=0):
+                return True
+        elif str(a) != str(b):
+            return True
+    return False
+
+
+def changes(table: pd.DataFrame, previous: pd.DataFrame | None) -> str:
+    """What differs from the previous table, row by row (task/neuron)."""
+    if previous is None or previous.empty:
+        return "first version"
+    key = lambda df: df.set_index(IDENTITY_COLUMNS)
+    new, old = key(table), key(previous.reindex(columns=table.columns))
+    added = [f"+{t}/{n}" + (" (reported)" if k == "reported" else "") for t, n, k in new.index.difference(old.index)]
+    removed = [f"-{t}/{n}" + (" (reported)" if k == "reported" else "") for t, n, k in old.index.difference(new.index)]
+    changed = []
+    for idx in new.index.intersection(old.index):
+        if _differs(new.loc[idx], old.loc[idx]):
+            a, b = old.loc[idx, "top1_mean"], new.loc[idx, "top1_mean"]
+            top1 = f" top-1 {a:.2f} -> {b:.2f}" if pd.notna(a) and pd.notna(b) and not np.isclose(a, b) else ""
+            changed.append(f"~{idx[0]}/{idx[1]}{top1}")
+    return "; ".join(added + removed + changed) or "metadata only"
+
+
+def identify(table: pd.DataFrame, profile: str, history_path: Path, previous_table: pd.DataFrame | None) -> tuple[dict, pd.DataFrame]:
+    """(this table's identity, the updated history)."""
+    history = read_history(history_path)
+    digest = content_hash(table)
+    mine = history[history.profile == profile]
+    if len(mine) and mine.iloc[-1].content_hash == digest:
+        return mine.iloc[-1].to_dict(), history
+    git = git_state()
+    entry = {
+        "profile": profile,
+        "version": int(mine.version.max()) + 1 if len(mine) else 1,
+        "date": today(),
+        "content_hash": digest,
+        "git_commit": git["git_commit"] or "unknown",
+        "git_dirty": bool(git["git_dirty"]),
+        "dvc_lock_hash": dvc_lock_hash() or "none",
+        "changes": changes(table, previous_table if len(mine) else None),
+    }
+    return entry, pd.concat([history, pd.DataFrame([entry])], ignore_index=True)
+
+
+def to_changelog(history: pd.DataFrame) -> str:
+    lines = [
+        "# Leaderboard table versions",
+        "",
+        "Every published state of results/leaderboard.* (newest first). A version's content hash covers every row",
+        "its tables show; its commit and dvc.lock hash are those of the run that first produced it.",
+        "Generated by the `leaderboard` stage from results/table-versions.csv; do not edit by hand.",
+    ]
+    for entry in history.iloc[::-1].itertuples():
+        dirty = " (with uncommitted source changes)" if str(entry.git_dirty) == "True" else ""
+        lines += [
+            "",
+            f"## {entry.profile}-v{entry.version} — {entry.date}",
+            "",
+            f"- content sha256: `{entry.content_hash}`",
+            f"- git commit: `{entry.git_commit}`{dirty}",
+            f"- dvc.lock sha256: `{entry.dvc_lock_hash}`",
+            f"- changes: {entry.changes}",
+        ]
+    return "\n".join(lines) + "\n"
