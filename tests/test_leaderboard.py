@@ -49,10 +49,10 @@ def results(tmp_path):
     return tmp_path
 
 
-def run(root, monkeypatch, date="2026-01-02"):
+def run(root, monkeypatch, date="2026-01-02", profile=PROFILE):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(pd.Timestamp(date).timestamp())))
     monkeypatch.chdir(root)  # git commit / dvc.lock of the working directory
-    return build(root / "runs", root / "results", PROFILE)
+    return build(root / "runs", root / "results", profile)
 
 
 def outputs(root) -> dict[str, bytes]:
@@ -76,16 +76,17 @@ def test_mean_std_and_the_welch_interval_against_lif_by_hand(results, monkeypatc
 
 
 def test_tables_show_failures_incomplete_rows_and_reported_numbers_apart(results, monkeypatch):
-    run(results, monkeypatch)
+    run(results, monkeypatch, profile=OmegaConf.merge(PROFILE, {"neurons": ["lif", "qif", "plif"]}))
     md = (results / "results/leaderboard.md").read_text()
     assert "| qif " in md and "92.00 ± 2.00" in md and "-3.50 [" in md
     assert "INCOMPLETE: 2 of 3 seeds" in md and "seed 2: DivergedError" in md
     assert "qif (reported)" in md and "99.50 ± 0.10" in md and "reported: Doe 2025, Table 2" in md
     assert "cifar10" not in md  # reported numbers of tasks outside the profile are not shown
+    assert "| plif " in md and "INCOMPLETE: 0 of 3 seeds" in md  # asked for by the profile, no record yet
     assert "10.00" not in md  # the override run and the foreign seed are left out
     table = pd.read_csv(results / "results/leaderboard.csv")
     measured = table[table.kind == "measured"]
-    assert measured.set_index("neuron").top1_mean.to_dict() == {"qif": 92.0, "lif": 95.5}  # reported row not in means
+    assert measured.set_index("neuron").top1_mean.dropna().to_dict() == {"qif": 92.0, "lif": 95.5}  # reported row not in means
 
 
 def test_every_format_shows_the_same_numbers(results, monkeypatch):

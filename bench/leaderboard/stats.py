@@ -59,7 +59,9 @@ def against_baseline(ok: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "neuron", "delta_top1", "delta_ci_low", "delta_ci_high"])
 
 
-def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int]) -> pd.DataFrame:
+def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: list[str]) -> pd.DataFrame:
+    """One row per task x neuron the profile asks for, with or without records (a neuron with no
+    result yet shows as 0 of N seeds, not as a missing row)."""
     ok = records[records.status == "ok"]
     table = ok.groupby(["task", "neuron"]).agg(
         n_seeds=("seed", "size"),
@@ -75,7 +77,8 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int]) -> pd.Data
     )
     failed = records[records.status == "failed"].assign(failure=lambda d: "seed " + d.seed.astype(str) + ": " + d.reason)
     failures = failed.groupby(["task", "neuron"]).agg(n_failed=("seed", "size"), failures=("failure", "; ".join))
-    table = table.join(failures, how="outer").reset_index()
+    planned = pd.MultiIndex.from_product([list(n_seeds_expected), neurons], names=["task", "neuron"])
+    table = table.join(failures, how="outer").reindex(planned.union(table.index)).reset_index()
     table = table.merge(against_baseline(ok), on=["task", "neuron"], how="left")
     table["n_seeds"] = table.n_seeds.fillna(0).astype(int)
     table["n_failed"] = table.n_failed.fillna(0).astype(int)
@@ -95,7 +98,7 @@ def leaderboard_table(records: pd.DataFrame, profile: DictConfig, reported: pd.D
     """The one DataFrame every output is rendered from: measured rows of the profile's tasks
     (sorted by mean top-1 within each task), then the reported rows of those tasks."""
     seeds = expected_seeds(profile)
-    table = measured(records, {task: len(s) for task, s in seeds.items()})
+    table = measured(records, {task: len(s) for task, s in seeds.items()}, list(profile.neurons))
     table = pd.concat([table, reported_rows(reported, list(seeds))], ignore_index=True)
     counts = ["n_seeds", "n_seeds_expected", "n_failed"]
     table[counts] = table[counts].astype("Int64")  # integers, missing (<NA>) on reported rows
