@@ -24,9 +24,14 @@ def pytest_configure(config):
     os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
-def sh(*cmd: str, cwd: Path) -> str:
+def run(*cmd: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A command with this interpreter's environment (its dvc, its python) first on PATH."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def sh(*cmd: str, cwd: Path) -> str:
+    out = run(*cmd, cwd=cwd)
     assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}"
     return out.stdout + out.stderr
 

@@ -6,7 +6,7 @@ import sys
 
 import pandas as pd
 
-from conftest import ROOT, TINY_PROFILE, sh
+from conftest import ROOT, TINY_PROFILE, run, sh
 
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
 
@@ -75,3 +75,11 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
         assert "cubic" in (repo / "results" / table).read_text()
     changelog = (repo / "results/CHANGELOG.md").read_text()
     assert "tiny-v3" in changelog and "+digits/cubic" in changelog
+
+    # a corrupted record fails the stage, naming the file, and leaves the previous tables in place
+    tables = {name: (repo / "results" / name).read_bytes() for name in ("leaderboard.md", "leaderboard.html")}
+    record = repo / "results/runs/digits/qif/1/record.json"
+    record.write_text(record.read_text().replace('"test_top1"', '"test_top_1"'))
+    out = run("dvc", "repro", "--single-item", "leaderboard", cwd=repo)
+    assert out.returncode != 0 and "results/runs/digits/qif/1/record.json: not a valid record" in out.stdout + out.stderr
+    assert tables == {name: (repo / "results" / name).read_bytes() for name in tables}
