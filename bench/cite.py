@@ -7,7 +7,6 @@ Usage: python -m bench.cite [--profile NAME] [--version N]
 import argparse
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from bench.config import load_params

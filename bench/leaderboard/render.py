@@ -2,7 +2,6 @@
 they cannot disagree): Markdown, tidy CSV, LaTeX (booktabs) and a standalone sortable HTML page.
 Every output carries the table's identity (bench.leaderboard.version)."""
 
-import html
 import math
 
 import pandas as pd
