@@ -73,5 +73,5 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
 
 
 def main() -> None:
-    table, meta = build()
+    build()
     print((RESULTS_DIR / "leaderboard.md").read_text())

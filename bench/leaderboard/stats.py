@@ -47,9 +47,10 @@ def welch_interval(x: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
 
 def against_baseline(ok: pd.DataFrame) -> pd.DataFrame:
     """Per task x neuron: mean top-1 difference to the task's LIF and its CI."""
+    baselines = {task: group.test_top1.to_numpy() for task, group in ok[ok.neuron == BASELINE].groupby("task")}
     rows = []
     for (task, neuron), group in ok.groupby(["task", "neuron"]):
-        base = ok[(ok.task == task) & (ok.neuron == BASELINE)].test_top1.to_numpy()
+        base = baselines.get(task, np.array([]))
         x = group.test_top1.to_numpy()
         if neuron == BASELINE or len(base) == 0:
             rows.append((task, neuron, float("nan"), float("nan"), float("nan")))

@@ -12,7 +12,6 @@
 
 import hashlib
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -27,16 +26,8 @@ HISTORY_COLUMNS = ["profile", "version", "date", "content_hash", "git_commit", "
 IDENTITY_COLUMNS = ["task", "neuron", "kind"]
 
 
-def _canonical(value):
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return value
-
-
 def content_hash(table: pd.DataFrame) -> str:
-    rows = [_canonical(row) for row in table.astype(object).where(table.notna(), None).to_dict("records")]
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN/<NA> -> null
     canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
