@@ -7,25 +7,28 @@ Usage: python -m bench.cells [--all] > outputs/slurm/cells.txt
 import argparse
 from collections.abc import Iterator
 
-from dvc.repo import Repo
-
-TRAIN_STAGES = ("train", "train-single-seed")
+from bench.config import Cell, load_params, planned_cells
 
 
-def cells(include_up_to_date: bool = False) -> Iterator[tuple[str, str, str, str]]:
+def cells(include_up_to_date: bool = False) -> Iterator[Cell]:
+    """The profile's planned cells (bench.config.planned_cells), those DVC finds out of date unless
+    include_up_to_date."""
+    planned = planned_cells(load_params().profile)
+    if include_up_to_date:
+        yield from planned
+        return
+    from dvc.repo import Repo
+
     with Repo() as repo:
-        stale = None if include_up_to_date else set(repo.status())
-        for stage in repo.index.stages:
-            if stage.name.split("@")[0] in TRAIN_STAGES and (stale is None or stage.addressing in stale):
-                neuron, task, seed = stage.cmd.split()[-3:]  # python -m bench.train <neuron> <task> <seed>
-                yield neuron, task, seed, stage.addressing
+        stale = set(repo.status())
+    yield from (cell for cell in planned if cell.addressing in stale)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--all", action="store_true", help="also the cells whose results are up to date")
     for cell in cells(parser.parse_args(argv).all):
-        print(*cell)
+        print(cell.neuron, cell.task, cell.seed, cell.addressing)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,16 @@ from bench.leaderboard.version import read_history
 CITATION_FILE = Path("CITATION.cff")
 
 
-def entry(profile: str, version: int | None = None, history_path: Path = HISTORY_FILE, citation_path: Path = CITATION_FILE) -> str:
+def entry(
+    profile: str, version: int | None = None, history_path: Path = HISTORY_FILE, citation_path: Path = CITATION_FILE
+) -> str:
     history = read_history(history_path)
     mine = history[history.profile == profile]
     if version is not None:
         mine = mine[mine.version.astype(int) == version]
     if mine.empty:
-        raise SystemExit(f"{history_path}: no table version{'' if version is None else f' {version}'} for profile {profile!r}; run `dvc repro` first")
+        which = "" if version is None else f" {version}"
+        raise SystemExit(f"{history_path}: no table version{which} for profile {profile!r}; run `dvc repro` first")
     row = mine.iloc[-1]
     software = yaml.safe_load(citation_path.read_text())
     authors = " and ".join(

@@ -1,8 +1,9 @@
-"""Reading params.yaml (composed from conf/ by DVC's Hydra integration) and building the resolved
-config of one cell (neuron, task, seed)."""
+"""Reading params.yaml (composed from conf/ by DVC's Hydra integration): the resolved config of
+one cell (neuron, task, seed), the cells a profile plans, and the paths that follow from names."""
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -10,7 +11,7 @@ from omegaconf.errors import ConfigKeyError
 
 PARAMS_FILE = Path("params.yaml")
 CONF_DIR = Path("conf")
-RUNS_DIR = Path("results/runs")
+PREPARED_DIR = Path("data/prepared")  # data/prepared/<task>/: split.json + generated data (dvc.yaml: prepare outs)
 GROUP_CHOICES = ("trainer",)  # config groups one cell may switch, Hydra-style: `trainer=ddp`
 
 
@@ -70,7 +71,9 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
             "neuron": lookup(params, "neurons", neuron, "neuron"),
             "task": task_cfg,
             "trainer": trainer,
-            "runtime": params.get("runtime", {"neuron_backend": "eager"}),
+            "runtime": params.runtime,
+            "callbacks": params.callbacks,
+            "logger": params.logger,
         }
     )
     if overrides:
@@ -95,5 +98,26 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def run_dir(task: str, neuron: str, seed: int, root: Path = RUNS_DIR) -> Path:
-    return Path(root) / task / neuron / str(seed)
+def prepared_dir(task: str) -> Path:
+    """Where the task's prepare stage writes its split file and any data it generates."""
+    return PREPARED_DIR / task
+
+
+@dataclass(frozen=True)
+class Cell:
+    neuron: str
+    task: str
+    seed: int
+    stage: str  # its dvc.yaml matrix stage (`train` or `train-single-seed`)
+
+    @property
+    def addressing(self) -> str:
+        """The stage name as DVC addresses it (`dvc repro train@qif-digits-0`)."""
+        return f"{self.stage}@{self.neuron}-{self.task}-{self.seed}"
+
+
+def planned_cells(profile: DictConfig) -> list[Cell]:
+    """Every cell the profile runs, as dvc.yaml's matrices expand it: neurons x tasks x seeds, and
+    neurons x single-seed tasks x the first seed (seed 0, e.g. ImageNet)."""
+    cells = [Cell(n, t, s, "train") for n in profile.neurons for t in profile.tasks for s in profile.seeds]
+    return cells + [Cell(n, t, 0, "train-single-seed") for n in profile.neurons for t in profile.single_seed_tasks]

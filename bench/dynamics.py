@@ -19,7 +19,7 @@ import torch
 from hydra.utils import instantiate
 from scipy.optimize import brentq
 
-from bench.config import lookup, load_params
+from bench.config import load_params, lookup
 from bench.neurons.base import Neuron
 
 FIGURES_DIR = Path("results/figures")

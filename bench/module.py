@@ -37,8 +37,8 @@ class SpikingClassifier(L.LightningModule):
         T: int,
         loss: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
-        lr_schedule: str = "cosine",
-        encoding: str = "direct",
+        lr_schedule: str,
+        encoding: str,
     ) -> None:
         super().__init__()
         if T < 1:

@@ -15,7 +15,6 @@ activations dominate the memory of BPTT), and on CUDA the peak allocated during 
 """
 
 import argparse
-import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import torch
 from hydra.utils import instantiate
 
 from bench.config import load_params
-from bench.neurons.base import Neuron
+from bench.neurons.base import BACKENDS, Neuron
 
 DEFAULT_SHAPE = (4, 32, 128, 32, 32)
 
@@ -33,12 +32,10 @@ def our_neurons(T: int) -> dict[str, Neuron]:
     """Every neuron of params.yaml, eager and fused, as configured (calibrated for T, alpha = 1)."""
     out = {}
     for name, cfg in load_params().neurons.items():
-        neuron = instantiate(cfg)
-        neuron.calibrate(T=T, alpha=1.0)
-        for backend in ("eager", "fused"):
-            twin = copy.deepcopy(neuron)
-            twin.backend = backend
-            out[f"{name} {backend}"] = twin
+        for backend in BACKENDS:
+            neuron = instantiate(cfg, backend=backend)
+            neuron.calibrate(T=T, alpha=1.0)
+            out[f"{name} {backend}"] = neuron
     return out
 
 

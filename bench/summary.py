@@ -11,10 +11,10 @@ import json
 
 import torch
 
+from bench.cell import build
 from bench.config import cell_config, load_params
 from bench.efficiency import EfficiencyMetrics
 from bench.neurons.base import Neuron
-from bench.train import build
 
 
 def summarize(task: str, neuron: str = "lif") -> dict:

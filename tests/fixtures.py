@@ -19,7 +19,8 @@ def write_cifar(root: Path, name: str = "cifar10", per_file: int = 20, seed: int
     rng = np.random.default_rng(seed)
     classes = 10 if name == "cifar10" else 100
     if name == "cifar10":
-        folder, files, label_key = root / "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], "labels"
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        folder, label_key = root / "cifar-10-batches-py", "labels"
         meta_name, meta = "batches.meta", {"label_names": [f"class{i}" for i in range(classes)]}
     else:
         folder, files, label_key = root / "cifar-100-python", ["train", "test"], "fine_labels"

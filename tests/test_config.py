@@ -7,7 +7,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from bench.compose import compose
-from bench.config import cell_config, config_hash, load_params
+from bench.config import cell_config, config_hash, load_params, planned_cells, prepared_dir
 
 
 def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):
@@ -18,15 +18,31 @@ def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):
     assert (in_repo / "params.yaml").read_text() == fresh.read_text()
 
 
-def test_every_profile_entry_is_registered_and_follows_the_file_convention(in_repo):
+def test_every_profile_neuron_follows_the_file_convention(in_repo):
     params = load_params()
     for neuron in params.profile.neurons:
         target = params.neurons[neuron]["_target_"]
         # dvc.yaml tracks bench/neurons/<name>.py for the cells of neuron <name>
         assert target.startswith(f"bench.neurons.{neuron}."), f"{neuron}: _target_ {target}"
-    for task in params.profile.tasks:
-        # dvc.yaml writes/reads data/prepared/<task>/ (split.json and any generated data)
-        assert params.tasks[task].data.split_file == f"data/prepared/{task}/split.json"
+
+
+def test_dvc_yaml_prepares_and_tracks_the_folder_the_code_reads(in_repo):
+    """A task's prepared data lives where bench.config.prepared_dir says, for every stage."""
+    stages = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]
+    folder = str(prepared_dir("${item.task}"))
+    assert [next(iter(out)) for out in stages["prepare"]["outs"]] == [folder]
+    assert folder in stages["train"]["deps"]
+
+
+def test_planned_cells_expand_the_profile_as_dvc_yaml_does(in_repo):
+    profile = OmegaConf.create({"neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1],
+                                "single_seed_tasks": ["imagenet-resnet34-t4"]})
+    cells = planned_cells(profile)
+    assert [c.addressing for c in cells] == [
+        "train@lif-digits-0", "train@lif-digits-1", "train@qif-digits-0", "train@qif-digits-1",
+        "train-single-seed@lif-imagenet-resnet34-t4-0", "train-single-seed@qif-imagenet-resnet34-t4-0"]
+    stages = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]
+    assert stages["train-single-seed"]["matrix"]["seed"] == [0]
 
 
 def test_cell_config_merges_trainer_and_applies_overrides(in_repo):
@@ -59,7 +75,7 @@ def _imported_bench_files(neuron: str, root) -> set[str]:
     code = (
         "import sys, torch\n"
         "from bench.config import cell_config, load_params\n"
-        "from bench.train import build\n"
+        "from bench.cell import build\n"
         f"dm, m = build(cell_config(load_params(), {neuron!r}, 'digits', 0))\n"
         "m(torch.zeros(2, 1, 8, 8))\n"
         "print('\\n'.join(sorted(getattr(v, '__file__', None) or '' for k, v in sys.modules.items()"

@@ -8,7 +8,7 @@ from bench.data.digits import Digits
 
 
 def datamodule(tmp_path, **source):
-    return ClassificationDataModule(Digits(**source), split_file=str(tmp_path / "split.json"), batch_size=16)
+    return ClassificationDataModule(Digits(**source), prepared_dir=str(tmp_path), batch_size=16)
 
 
 def test_digits_split_sizes_stratified_and_disjoint(tmp_path):
@@ -56,7 +56,7 @@ def test_missing_or_foreign_split_is_a_clear_error(tmp_path):
     split = dm.write_split()
     split["fingerprint"] = "0" * 64
     (tmp_path / "split.json").write_text(json.dumps(split))
-    with pytest.raises(ValueError, match="different data"):
+    with pytest.raises(ValueError, match=r"split.json was made from other data than Digits reads"):
         datamodule(tmp_path).setup("fit")
 
 

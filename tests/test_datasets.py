@@ -8,6 +8,7 @@ from torchvision import datasets
 from bench.data.cifar import CIFAR
 from bench.data.cifar10dvs import CIFAR10DVS
 from bench.data.imagenet import ImageNet
+
 from tests.fixtures import CIFAR10DVS_CLASSES, trust_cifar_fixture, write_cifar, write_cifar10dvs, write_imagenet
 
 

@@ -32,15 +32,14 @@ def test_saccade_returns_to_the_start():
 
 
 def test_digits_dvs_frames_split_and_errors(tmp_path):
-    source = DigitsDVS(n_time_bins=4, events_file=str(tmp_path / "events.npz"))
-    with pytest.raises(FileNotFoundError, match="prepare@digits-dvs"):
-        source.datasets({"fingerprint": None})
-    split = source.make_split()
+    source = DigitsDVS(n_time_bins=4)
+    with pytest.raises(FileNotFoundError, match="events.npz not found.*prepare@digits-dvs"):
+        source.datasets({}, tmp_path)
+    split = source.make_split(tmp_path)
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (1077, 360, 360)
     assert split["n_events"] > 100 * 1797  # a few hundred events per digit
-    data = source.datasets(split)
+    data = source.datasets(split, tmp_path)
     x, y = data["test"][0]
     assert tuple(x.shape) == (4, 2, 8, 8) and x.sum() > 0 and 0 <= y < 10
-    again = DigitsDVS(n_time_bins=4, events_file=str(tmp_path / "again.npz"))
-    again.make_split()
-    assert (tmp_path / "events.npz").read_bytes() == (tmp_path / "again.npz").read_bytes()
+    DigitsDVS(n_time_bins=4).make_split(tmp_path / "again")
+    assert (tmp_path / "events.npz").read_bytes() == (tmp_path / "again" / "events.npz").read_bytes()

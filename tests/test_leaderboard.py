@@ -11,12 +11,19 @@ from scipy import stats
 
 from bench.cite import entry
 from bench.leaderboard import build, read_reported
-from bench.leaderboard.records import Record, load_records
+from bench.leaderboard.records import load_records
 from bench.leaderboard.stats import leaderboard_table, select_profile, welch_interval
+from bench.record import Record
+
 from conftest import ROOT
 
-PROFILE = OmegaConf.create({"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1, 2]})
-REPORTED = "task,neuron,top1,top1_std,n_seeds,source,where,note\ndigits,qif,99.5,0.1,,Doe 2025,Table 2,\ncifar10,qif,96.9,,,Doe 2025,Table 1,\n"
+PROFILE = OmegaConf.create(
+    {"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1, 2], "single_seed_tasks": []}
+)
+REPORTED = (
+    "task,neuron,top1,top1_std,n_seeds,source,where,note\n"
+    "digits,qif,99.5,0.1,,Doe 2025,Table 2,\ncifar10,qif,96.9,,,Doe 2025,Table 1,\n"
+)
 
 
 def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(), **extra):
@@ -24,7 +31,8 @@ def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(
     record["split_protocol"] = "stratified-60/20/20-seed0"
     if status == "ok":
         record["metrics"] = {"test_top1": top1, "test_top5": min(top1 + 1, 100), "val_top1": min(top1 + 2, 100),
-                             "firing_rate": 0.1 * (seed % 10), "firing_rate_per_layer": {"conv1": 0.1 * (seed % 10), "conv2": 0.05},
+                             "firing_rate": 0.1 * (seed % 10),
+                             "firing_rate_per_layer": {"conv1": 0.1 * (seed % 10), "conv2": 0.05},
                              "energy_mj": 0.01 * (seed + 1), "energy_model": "horowitz45-fp32"}
     else:
         record["reason"] = "DivergedError: non-finite training loss"
@@ -124,7 +132,8 @@ def test_the_hash_and_version_follow_the_numbers_and_only_the_numbers(results, m
     assert "~digits/qif" in changed["changes"]
     changelog = (results / "results/CHANGELOG.md").read_text()
     assert changelog.index("t-v2") < changelog.index("t-v1") and first["content_hash"] in changelog
-    assert f"t-v2 ({changed['date']}), content sha256 {changed['content_hash']}" in (results / "results/leaderboard.md").read_text()
+    identity = f"t-v2 ({changed['date']}), content sha256 {changed['content_hash']}"
+    assert identity in (results / "results/leaderboard.md").read_text()
     bib = entry("t", history_path=results / "results/table-versions.csv", citation_path=ROOT / "CITATION.cff")
     assert bib.startswith("@misc{") and "t-v2" in bib and changed["content_hash"] in bib and "year = {2026}" in bib
 
@@ -136,7 +145,8 @@ def test_the_hash_and_version_follow_the_numbers_and_only_the_numbers(results, m
         ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "ok", "metrics": {}}', "test_top1"),
         ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "done"}', "status"),
         ('{"neuron": "qif", "task": "digits", "seed": 0, "status": "failed"}', "needs a reason"),
-        ('{"neuron": "lif", "task": "digits", "seed": 0, "status": "failed", "reason": "x"}', "lies in the folder of digits/qif/0"),
+        ('{"neuron": "lif", "task": "digits", "seed": 0, "status": "failed", "reason": "x"}',
+         "lies in the folder of digits/qif/0"),
     ],
 )
 def test_a_malformed_record_fails_the_stage_naming_its_file(results, monkeypatch, text, error):
@@ -162,7 +172,9 @@ def test_ten_thousand_records_aggregate_in_under_five_seconds(tmp_path):
         for neuron in neurons:
             for seed in range(100):
                 write(tmp_path, neuron, seed, float(rng.uniform(80, 99)), task=task, config=config)
-    profile = OmegaConf.create({"name": "big", "neurons": neurons, "tasks": tasks, "seeds": list(range(100))})
+    profile = OmegaConf.create(
+        {"name": "big", "neurons": neurons, "tasks": tasks, "seeds": list(range(100)), "single_seed_tasks": []}
+    )
     start = time.perf_counter()
     records = select_profile(load_records(tmp_path / "runs"), profile)
     table = leaderboard_table(records, profile, read_reported(tmp_path / "none.csv"))
@@ -200,7 +212,8 @@ def test_the_html_page_renders_and_sorts_in_a_headless_browser_offline(results, 
         driver.get((results / "results/leaderboard.html").as_uri())
         assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0  # nothing fetched
         table = driver.find_element(By.CSS_SELECTOR, "table[data-task='digits']")
-        names = lambda: [row.find_element(By.TAG_NAME, "td").text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        def names():
+            return [row.find_element(By.TAG_NAME, "td").text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
         assert names() == ["lif", "plif", "qif", "qif (reported)"]  # as generated: measured by top-1, then reported
         header = table.find_elements(By.TAG_NAME, "th")[1]  # top-1
         header.click()

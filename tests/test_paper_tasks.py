@@ -6,8 +6,10 @@ import json
 import pytest
 from torchvision import datasets
 
+from bench.cell import build
 from bench.config import cell_config, load_params
-from bench.train import build, run_cell
+from bench.train import run_cell
+
 from tests.fixtures import trust_cifar_fixture, write_cifar, write_cifar10dvs, write_imagenet
 
 SMOKE = [
@@ -23,7 +25,8 @@ SMOKE = [
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    md5 = {"cifar10": write_cifar(root / "cifar10", "cifar10"), "cifar100": write_cifar(root / "cifar100", "cifar100", per_file=100)}
+    md5 = {"cifar10": write_cifar(root / "cifar10", "cifar10"),
+           "cifar100": write_cifar(root / "cifar100", "cifar100", per_file=100)}
     write_imagenet(root / "imagenet")
     write_cifar10dvs(root / "cifar10dvs")
     return root, md5
@@ -49,7 +52,8 @@ def test_paper_task_runs_end_to_end_on_real_format_fixtures(in_repo, data_root, 
     monkeypatch.setenv("BENCH_DATA_DIR", str(root))
     trust_cifar_fixture(monkeypatch, datasets.CIFAR10, md5["cifar10"])
     trust_cifar_fixture(monkeypatch, datasets.CIFAR100, md5["cifar100"])
-    overrides = [*SMOKE, f"task.data.split_file={tmp_path / 'split.json'}"]
+    monkeypatch.setattr("bench.config.PREPARED_DIR", tmp_path / "prepared")  # not the repository's
+    overrides = list(SMOKE)
     if task.startswith("imagenet"):
         overrides.append("task.data.source.num_classes=4")
     if task.startswith(("cifar10-", "cifar100-")):

@@ -19,6 +19,7 @@ import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
 from bench.config import cell_config, load_params
+
 from conftest import sh
 
 EPOCHS = "trainer.max_epochs=4"
@@ -161,7 +162,8 @@ def test_a_slurm_array_task_trains_its_cell_and_commits_it(in_repo, tmp_path):
     (tmp_path / ".venv/bin").mkdir(parents=True)
     (tmp_path / ".venv/bin/activate").write_text("")
     (tmp_path / "outputs/slurm").mkdir(parents=True)
-    (tmp_path / "outputs/slurm/cells.txt").write_text("lif digits 0 train@lif-digits-0\nqif digits-dvs 2 train@qif-digits-dvs-2\n")
+    cells = "lif digits 0 train@lif-digits-0\nqif digits-dvs 2 train@qif-digits-dvs-2\n"
+    (tmp_path / "outputs/slurm/cells.txt").write_text(cells)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "1"}
     subprocess.run(["bash", in_repo / "scripts/slurm/cell.sbatch"], cwd=tmp_path, env=env, check=True)
     assert (tmp_path / "calls").read_text().splitlines() == [

@@ -5,9 +5,10 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from bench.cell import build
 from bench.config import cell_config, load_params
 from bench.neurons.base import Neuron
-from bench.train import build, main, run_cell
+from bench.train import main, make_callbacks, make_loggers, run_cell
 
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2"]
 
@@ -21,6 +22,21 @@ def test_model_forward_shapes_and_every_layer_spikes_with_its_neuron(in_repo, ne
     assert len({id(m) for m in neurons}) == 3, "each layer needs its own neuron"
     logits = module(torch.randn(5, 1, 8, 8))
     assert logits.shape == (4, 5, 10)  # [T, B, classes]
+
+
+def test_callbacks_and_loggers_come_from_the_config(in_repo, tmp_path):
+    extra = ["+callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor", "callbacks.throughput=null"]
+    callbacks, checkpoint, throughput = make_callbacks(cell_config(load_params(), "lif", "digits", 0, extra), tmp_path)
+    assert [type(c).__name__ for c in callbacks] == ["ModelCheckpoint", "ResumableRNG", "LearningRateMonitor"]
+    assert checkpoint.dirpath == str(tmp_path / "checkpoints") and throughput is None
+    (logger,) = make_loggers(cell_config(load_params(), "lif", "digits", 0), tmp_path)
+    assert (logger.log_dir, type(logger).__name__) == (str(tmp_path / "logs" / "0"), "CSVLogger")
+
+
+def test_the_tested_checkpoint_must_be_the_one_best_on_validation(in_repo, tmp_path):
+    cfg = cell_config(load_params(), "lif", "digits", 0, ["callbacks.model_checkpoint.monitor=val/loss"])
+    with pytest.raises(ValueError, match="must monitor 'val/top1' with mode 'max'"):
+        make_callbacks(cfg, tmp_path)
 
 
 def test_real_trainer_fit_reduces_the_loss(in_repo):

@@ -7,13 +7,15 @@ test. Train augmentation: random crop 32 with 4-pixel padding and horizontal fli
 AutoAugment (CIFAR-10 policy) and Cutout when the recipe asks; per-channel normalisation.
 """
 
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 from torchvision.transforms import v2
 
-from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout
+from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout, with_transform
 
 VARIANTS = {
     # name: (torchvision class, folder under the data root, base folder, classes, mean, std)
@@ -44,29 +46,33 @@ class CIFAR:
         self.val_size, self.split_seed = val_size, split_seed
         self.autoaugment, self.cutout, self.download = autoaugment, cutout, download
 
-    def _load(self, train: bool, transform=None) -> Dataset:
+    @cache  # noqa: B019 (one source per run: its two parts are read once)
+    def _load(self, train: bool) -> Dataset:
         if not self.download and not (self.root / self.base_folder).is_dir():
             raise FileNotFoundError(
                 f"{self.name}: {self.root / self.base_folder} not found. Download {URL[self.name]}, extract it into "
-                f"{self.root}/ (or set BENCH_DATA_DIR), or set download: true in the task's data.source to let torchvision fetch it"
+                f"{self.root}/ (or set BENCH_DATA_DIR), or set download: true in the task's data.source to let "
+                "torchvision fetch it"
             )
         try:
-            return self.cls(str(self.root), train=train, transform=transform, download=self.download)
+            return self.cls(str(self.root), train=train, download=self.download)
         except RuntimeError as e:  # torchvision's md5 check failed
             raise RuntimeError(
                 f"{self.name}: files under {self.root / self.base_folder} are missing or corrupt ({e}); "
                 f"re-download {URL[self.name]} and extract it again"
             ) from e
 
-    def make_split(self) -> dict[str, Any]:
-        train, test = self._load(train=True), self._load(train=False)
+    def fingerprint(self) -> str:
+        return labels_fingerprint(self._load(train=True).targets, self._load(train=False).targets)
+
+    def make_split(self, folder: Path | None = None) -> dict[str, Any]:
+        train, _ = self._load(train=True), self._load(train=False)  # both parts must be complete
         if len(train.classes) != self.num_classes:
             raise ValueError(f"{self.name}: {self.root} holds {len(train.classes)} classes, expected {self.num_classes}")
         val = stratified_holdout(train.targets, total=self.val_size, seed=self.split_seed)
         return {
             "dataset": self.name,
             "protocol": f"{self.name}-val{len(val)}-seed{self.split_seed}-test-official",
-            "fingerprint": labels_fingerprint(train.targets, test.targets),
             "n_train_pool": len(train.targets),
             "train": "all training images not in val",
             "val": val,
@@ -85,8 +91,8 @@ class CIFAR:
             steps.append(v2.RandomErasing(p=1.0, scale=(self.cutout**2 / 1024,) * 2, ratio=(1.0, 1.0), value=0))
         return transforms.Compose(steps)
 
-    def datasets(self, split: dict[str, Any]) -> dict[str, Dataset]:
-        train_aug = self._load(train=True, transform=self.transforms(train=True))
-        train_eval = self._load(train=True, transform=self.transforms(train=False))
-        test = self._load(train=False, transform=self.transforms(train=False))
-        return holdout_splits(self.name, self.root, split, train_aug, train_eval, test)
+    def datasets(self, split: dict[str, Any], folder: Path | None = None) -> dict[str, Dataset]:
+        train, test = self._load(train=True), self._load(train=False)
+        train_aug = with_transform(train, self.transforms(train=True))
+        train_eval = with_transform(train, self.transforms(train=False))
+        return holdout_splits(split, train_aug, train_eval, with_transform(test, self.transforms(train=False)))

@@ -18,14 +18,14 @@ before splitting. The validation set is a seeded 10% of each class's training pa
 import hashlib
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from bench.data.events import Augmented, EventFrames
 from bench.data.root import dataset_root, labels_fingerprint
 
 PROTOCOLS = ("first90", "tebn", "random")
@@ -68,8 +68,9 @@ class CIFAR10DVS:
         self.split_seed, self.val_fraction, self.max_shift, self.cache = split_seed, val_fraction, max_shift, cache
         self.input_shape = (2, size, size)
 
+    @cached_property
     def files(self) -> tuple[list[str], list[int]]:
-        """(paths relative to the dataset folder, labels), sorted by path."""
+        """(paths relative to the dataset folder, labels), sorted by path (listed once)."""
         if not self.folder.is_dir():
             raise FileNotFoundError(f"cifar10dvs: {self.folder} not found; {HOWTO.format(folder=self.folder)}")
         ds = _tonic_dataset(self.save_to)
@@ -82,8 +83,13 @@ class CIFAR10DVS:
         pairs = sorted(zip((os.path.relpath(p, self.folder) for p in ds.data), ds.targets))
         return [p for p, _ in pairs], [t for _, t in pairs]
 
-    def make_split(self) -> dict[str, Any]:
-        paths, labels = self.files()
+    def fingerprint(self) -> str:
+        """The labels and the file list: a split is never applied to other recordings."""
+        paths, labels = self.files
+        return labels_fingerprint(labels) + ":" + hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+
+    def make_split(self, folder: Path | None = None) -> dict[str, Any]:
+        paths, labels = self.files
         labels_np = np.asarray(labels)
         rng = np.random.default_rng(self.split_seed)
         train, val, test = [], [], []
@@ -104,7 +110,6 @@ class CIFAR10DVS:
         return {
             "dataset": "cifar10dvs",
             "protocol": self.protocol,
-            "fingerprint": labels_fingerprint(labels) + ":" + hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16],
             "files": paths,
             "train": sorted(int(i) for i in train),
             "val": sorted(int(i) for i in val),
@@ -126,16 +131,13 @@ class CIFAR10DVS:
         """One folder per setting that changes the frames, so a cache is never stale."""
         import tonic
 
-        key = {"n_time_bins": self.n_time_bins, "size": self.size, "slicing": "equal-time-bins", "resize": "area", "tonic": tonic.__version__}
+        key = {"n_time_bins": self.n_time_bins, "size": self.size, "slicing": "equal-time-bins", "resize": "area",
+               "tonic": tonic.__version__}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         return self.save_to / "frames-cache" / digest
 
-    def datasets(self, split: dict[str, Any]) -> dict[str, Dataset]:
-        paths, labels = self.files()
-        if split.get("files") != paths:
-            raise ValueError(
-                f"cifar10dvs: the split file lists other files than {self.folder} holds; re-create it with `dvc repro prepare`"
-            )
+    def datasets(self, split: dict[str, Any], folder: Path | None = None) -> dict[str, Dataset]:
+        paths, labels = self.files
         frames = EventFrames(
             read=lambda i: self.read_events(paths[i]),
             labels=labels,
@@ -150,57 +152,3 @@ class CIFAR10DVS:
             "val": Augmented(frames, split["val"], 0),
             "test": Augmented(frames, split["test"], 0),
         }
-
-
-class EventFrames(Dataset):
-    """Frames [T, 2, size, size] (float event counts) of event recordings: tonic's ToFrame with T
-    equal time bins, area-resized; cached on disk when a cache folder is given. Shared by every
-    event dataset (CIFAR10-DVS, digits-dvs)."""
-
-    def __init__(self, read, labels, sensor_size, n_time_bins: int, size: int, keys=None, cache: Path | None = None) -> None:
-        import tonic
-
-        self.read, self.labels, self.size, self.keys, self.cache = read, labels, size, keys, cache
-        self.sensor_size = tuple(sensor_size)
-        self.to_frame = tonic.transforms.ToFrame(sensor_size=self.sensor_size, n_time_bins=n_time_bins)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def _convert(self, index: int) -> torch.Tensor:
-        frames = torch.from_numpy(self.to_frame(self.read(index)).astype(np.float32))  # [T, 2, H, W]
-        if frames.shape[-2:] == (self.size, self.size):
-            return frames
-        return F.interpolate(frames, size=(self.size, self.size), mode="area")
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        if self.cache is None:
-            return self._convert(index), self.labels[index]
-        cached = self.cache / (self.keys[index] + ".pt")
-        if cached.is_file():
-            return torch.load(cached, weights_only=True), self.labels[index]
-        frames = self._convert(index)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        torch.save(frames, tmp)
-        os.replace(tmp, cached)  # atomic: concurrent workers never read a partial file
-        return frames, self.labels[index]
-
-
-class Augmented(Dataset):
-    """A subset of the frames, with the train augmentation when max_shift > 0."""
-
-    def __init__(self, frames: EventFrames, indices: list[int], max_shift: int) -> None:
-        self.frames, self.indices, self.max_shift = frames, list(indices), max_shift
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x, y = self.frames[self.indices[i]]
-        if self.max_shift:
-            if torch.rand(()) < 0.5:
-                x = x.flip(-1)
-            dx, dy = torch.randint(-self.max_shift, self.max_shift + 1, (2,)).tolist()
-            x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-        return x, y

@@ -13,7 +13,6 @@ one process (no padding repeats, which would count some test samples twice).
 """
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,27 +20,46 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from bench.atomic import write_text
+
 SPLITS = ("train", "val", "test")
+SPLIT_FILE = "split.json"
 
 
 class DatasetSource(Protocol):
-    """What a dataset must provide to be benchmarked."""
+    """What a dataset must provide to be benchmarked. `folder` is the task's prepared-data folder
+    (data/prepared/<task>/, committed): the split file lies there, and a source that generates its
+    data (digits-dvs) writes it there in make_split and reads it back in datasets."""
 
     num_classes: int
     input_shape: tuple[int, ...]  # (C, H, W) of one sample
 
-    def make_split(self) -> dict[str, Any]:
-        """A JSON-serialisable split: `protocol`, `fingerprint` and sample ids per split in SPLITS."""
+    def fingerprint(self) -> str:
+        """A hash of the data the source reads (e.g. its labels), so that a split is never applied
+        to other data silently."""
 
-    def datasets(self, split: dict[str, Any]) -> dict[str, Dataset]:
+    def make_split(self, folder: Path) -> dict[str, Any]:
+        """A JSON-serialisable split: `protocol` and sample ids per split in SPLITS."""
+
+    def datasets(self, split: dict[str, Any], folder: Path) -> dict[str, Dataset]:
         """The train/val/test datasets (with their transforms) for a split made by `make_split`."""
+
+
+def stamped(split: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    """The split with the data's fingerprint, placed right after its protocol name."""
+    out: dict[str, Any] = {}
+    for key, value in split.items():
+        out[key] = value
+        if key == "protocol":
+            out["fingerprint"] = fingerprint
+    return out
 
 
 class ClassificationDataModule(L.LightningDataModule):
     def __init__(
         self,
         source: DatasetSource,
-        split_file: str,
+        prepared_dir: str,
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
@@ -50,12 +68,13 @@ class ClassificationDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.source = source
-        self.split_file = Path(split_file)
+        self.prepared_dir = Path(prepared_dir)  # bench.config.prepared_dir(task), passed by bench.cell
+        self.split_file = self.prepared_dir / SPLIT_FILE
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory  # None: when on GPU
-        self.shuffle_seed = shuffle_seed  # bench.train passes the cell's seed
+        self.shuffle_seed = shuffle_seed  # bench.cell passes the cell's seed
         self.split: dict[str, Any] | None = None
         self.data: dict[str, Dataset] = {}
 
@@ -68,15 +87,13 @@ class ClassificationDataModule(L.LightningDataModule):
         return tuple(self.source.input_shape)
 
     def write_split(self) -> dict[str, Any]:
-        """Make the split and write it atomically (never a half-written file)."""
-        split = self.source.make_split()
-        missing = [k for k in ("protocol", "fingerprint", *SPLITS) if k not in split]
+        """Make the split, stamp it with the data's fingerprint and write it atomically."""
+        split = self.source.make_split(self.prepared_dir)
+        missing = [k for k in ("protocol", *SPLITS) if k not in split]
         if missing:
             raise ValueError(f"{type(self.source).__name__}.make_split() lacks {missing}")
-        self.split_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.split_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(split, indent=1) + "\n")
-        os.replace(tmp, self.split_file)
+        split = stamped(split, self.source.fingerprint())
+        write_text(self.split_file, json.dumps(split, indent=1) + "\n")
         return split
 
     def read_split(self) -> dict[str, Any]:
@@ -86,14 +103,22 @@ class ClassificationDataModule(L.LightningDataModule):
                 f"(or `python -m bench.prepare <task>`) from the repository root"
             )
         try:
-            return json.loads(self.split_file.read_text())
+            split = json.loads(self.split_file.read_text())
         except json.JSONDecodeError as e:
-            raise ValueError(f"split file {self.split_file} is not valid JSON ({e}); re-create it with `dvc repro prepare`") from e
+            raise ValueError(
+                f"split file {self.split_file} is not valid JSON ({e}); re-create it with `dvc repro prepare`"
+            ) from e
+        if split.get("fingerprint") != self.source.fingerprint():
+            raise ValueError(
+                f"split file {self.split_file} was made from other data than {type(self.source).__name__} reads now; "
+                "re-create it with `dvc repro prepare` (and re-run the cells that used it)"
+            )
+        return split
 
     def setup(self, stage: str | None = None) -> None:
         if not self.data:
             self.split = self.read_split()
-            self.data = self.source.datasets(self.split)
+            self.data = self.source.datasets(self.split, self.prepared_dir)
             empty = [name for name in SPLITS if len(self.data[name]) == 0]
             if empty:
                 raise ValueError(f"{self.split_file}: the {empty} split(s) are empty; check the dataset and the split settings")

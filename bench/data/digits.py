@@ -2,7 +2,8 @@
 recognition of handwritten digits, test part). They ship inside scikit-learn, so the benchmark
 runs anywhere with nothing to download."""
 
-import hashlib
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,18 +12,19 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
+from bench.data.root import fingerprint
 
-def _load() -> tuple[np.ndarray, np.ndarray]:
+
+@cache
+def digit_images() -> tuple[np.ndarray, np.ndarray]:
+    """(images [1797, 64] float32 with values 0..16, labels int64), as scikit-learn ships them."""
     images, labels = load_digits(return_X_y=True)
     return images.astype(np.float32), labels.astype(np.int64)
 
 
-def fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
-    """sha256 of the raw data, so a split can never be applied to different data silently."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(images, dtype=np.float32).tobytes())
-    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
-    return h.hexdigest()
+def digits_fingerprint() -> str:
+    """sha256 of the raw pixels and labels."""
+    return fingerprint(*digit_images())
 
 
 class Digits:
@@ -42,8 +44,11 @@ class Digits:
         self.test_fraction = test_fraction
         self.split_seed = split_seed
 
-    def make_split(self) -> dict[str, Any]:
-        images, labels = _load()
+    def fingerprint(self) -> str:
+        return digits_fingerprint()
+
+    def make_split(self, folder: Path | None = None) -> dict[str, Any]:
+        _, labels = digit_images()
         ids = np.arange(len(labels))
         rest, test = train_test_split(
             ids, test_size=self.test_fraction, stratify=labels, random_state=self.split_seed
@@ -57,19 +62,13 @@ class Digits:
             "dataset": "sklearn-digits",
             "protocol": f"stratified-{train_pct}/{round(100 * self.val_fraction)}/{round(100 * self.test_fraction)}"
             f"-seed{self.split_seed}",
-            "fingerprint": fingerprint(images, labels),
             "train": sorted(train.tolist()),
             "val": sorted(val.tolist()),
             "test": sorted(test.tolist()),
         }
 
-    def datasets(self, split: dict[str, Any]) -> dict[str, TensorDataset]:
-        images, labels = _load()
-        if split.get("fingerprint") != fingerprint(images, labels):
-            raise ValueError(
-                "digits: the split file was made from different data than this scikit-learn ships; "
-                "re-create it with `dvc repro prepare` (and re-run the cells that used it)"
-            )
+    def datasets(self, split: dict[str, Any], folder: Path | None = None) -> dict[str, TensorDataset]:
+        images, labels = digit_images()
         x = torch.from_numpy(images).reshape(-1, *self.input_shape)
         y = torch.from_numpy(labels)
         train = x[split["train"]]

@@ -3,23 +3,25 @@
 Each 8x8 digit (intensity = pixel / 16) is moved along a saccade path in front of an emulated
 8x8 event sensor (bench/data/dvs_emulator.py; seeded by the sample index), which gives a few
 hundred ON/OFF events per digit. The `prepare@digits-dvs` stage writes all events once to
-`events_file` (tonic-style structured arrays, committed like the split), and the frames are made
-by the same code as CIFAR10-DVS: tonic's ToFrame with equal time bins, then the train
-augmentation (flip, roll). The split is the `digits` task's stratified 60/20/20 split.
+`events.npz` in the task's prepared-data folder (tonic-style structured arrays, committed like the
+split), and the frames are made by the same code as CIFAR10-DVS (bench/data/events.py): tonic's
+ToFrame with equal time bins, then the train augmentation (flip, roll). The split is the `digits`
+task's stratified 60/20/20 split.
 """
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from bench.data.cifar10dvs import Augmented, EventFrames
-from bench.data.digits import Digits, _load, fingerprint
+from bench.atomic import atomic_path
+from bench.data.digits import Digits, digit_images, digits_fingerprint
 from bench.data.dvs_emulator import emulate
+from bench.data.events import Augmented, EventFrames
 
 SENSOR = (8, 8, 2)
+EVENTS_FILE = "events.npz"
 
 
 def generate_events(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,37 +34,37 @@ def generate_events(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class DigitsDVS:
     num_classes = 10
 
-    def __init__(self, n_time_bins: int, events_file: str, max_shift: int = 1, split_seed: int = 0) -> None:
-        self.n_time_bins, self.events_file = n_time_bins, Path(events_file)
-        self.max_shift, self.split_seed = max_shift, split_seed
+    def __init__(self, n_time_bins: int, max_shift: int = 1, split_seed: int = 0) -> None:
+        self.n_time_bins, self.max_shift, self.split_seed = n_time_bins, max_shift, split_seed
         self.input_shape = (2, 8, 8)
         self.sensor_size = SENSOR
 
-    def make_split(self) -> dict[str, Any]:
+    def fingerprint(self) -> str:
+        return digits_fingerprint()
+
+    def make_split(self, folder: Path) -> dict[str, Any]:
         """The digits split; also (re-)generates the events file beside it (deterministic)."""
-        images, labels = _load()
+        images, labels = digit_images()
         events, offsets = generate_events(images)
-        self.events_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.events_file.with_name(self.events_file.name + ".tmp.npz")
-        np.savez_compressed(tmp, events=events, offsets=offsets, labels=labels)
-        os.replace(tmp, self.events_file)
+        with atomic_path(Path(folder) / EVENTS_FILE) as tmp:
+            np.savez_compressed(tmp, events=events, offsets=offsets, labels=labels)
         split = Digits(split_seed=self.split_seed).make_split()
         split |= {"dataset": "sklearn-digits-dvs-emulated", "n_events": int(len(events))}
         return split
 
-    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not self.events_file.is_file():
-            raise FileNotFoundError(f"digits-dvs: {self.events_file} not found; create it with `dvc repro prepare@digits-dvs`")
-        with np.load(self.events_file) as f:
+    @staticmethod
+    def _read(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not path.is_file():
+            raise FileNotFoundError(f"digits-dvs: {path} not found; create it with `dvc repro prepare@digits-dvs`")
+        with np.load(path) as f:
             return f["events"], f["offsets"], f["labels"]
 
-    def datasets(self, split: dict[str, Any]) -> dict[str, Dataset]:
-        events, offsets, event_labels = self._read()
-        images, labels = _load()
-        if split.get("fingerprint") != fingerprint(images, labels):
-            raise ValueError("digits-dvs: the split file was made from different data; re-create it with `dvc repro prepare`")
+    def datasets(self, split: dict[str, Any], folder: Path) -> dict[str, Dataset]:
+        path = Path(folder) / EVENTS_FILE
+        events, offsets, event_labels = self._read(path)
+        _, labels = digit_images()
         if not np.array_equal(event_labels, labels):
-            raise ValueError(f"digits-dvs: {self.events_file} does not match scikit-learn's digits; re-create it with `dvc repro prepare`")
+            raise ValueError(f"digits-dvs: {path} does not match scikit-learn's digits; re-create it with `dvc repro prepare`")
         frames = EventFrames(
             read=lambda i: events[offsets[i] : offsets[i + 1]],
             labels=labels.tolist(),

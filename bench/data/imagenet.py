@@ -5,12 +5,14 @@ on first use), or plain class folders `train/<wnid>/`, `val/<wnid>/` without `me
 selection with a fixed seed; the official validation set is the test set. Train: random resized
 crop 224 + flip; evaluation: resize 256, centre crop 224; ImageNet normalisation."""
 
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 
-from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout
+from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout, with_transform
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HOWTO = (
@@ -28,14 +30,15 @@ class ImageNet:
         self.num_classes = num_classes
         self.val_per_class, self.split_seed = val_per_class, split_seed
 
-    def _load(self, split: str, transform=None) -> datasets.ImageFolder:
+    @cache  # noqa: B019 (one source per run: each folder is listed once)
+    def _load(self, split: str) -> datasets.ImageFolder:
         folder = self.root / split
         if not folder.is_dir():
             raise FileNotFoundError(f"imagenet: {folder} not found; {HOWTO.format(root=self.root)}")
         if (self.root / "meta.bin").is_file():
-            ds = datasets.ImageNet(str(self.root), split=split, transform=transform)
+            ds = datasets.ImageNet(str(self.root), split=split)
         else:
-            ds = datasets.ImageFolder(str(folder), transform=transform)
+            ds = datasets.ImageFolder(str(folder))
         if len(ds.classes) != self.num_classes:
             raise ValueError(
                 f"imagenet: {folder} holds {len(ds.classes)} class folders, expected {self.num_classes} "
@@ -43,13 +46,15 @@ class ImageNet:
             )
         return ds
 
-    def make_split(self) -> dict[str, Any]:
-        train, test = self._load("train"), self._load("val")
+    def fingerprint(self) -> str:
+        return labels_fingerprint(self._load("train").targets, self._load("val").targets)
+
+    def make_split(self, folder: Path | None = None) -> dict[str, Any]:
+        train, _ = self._load("train"), self._load("val")  # both parts must be complete
         val = stratified_holdout(train.targets, per_class=self.val_per_class, seed=self.split_seed)
         return {
             "dataset": "imagenet",
             "protocol": f"imagenet-val{self.val_per_class}perclass-seed{self.split_seed}-test-official-val",
-            "fingerprint": labels_fingerprint(train.targets, test.targets),
             "train": "all training images not in val",
             "val": val,
             "test": "official validation set",
@@ -63,8 +68,8 @@ class ImageNet:
             steps = [transforms.Resize(256), transforms.CenterCrop(224)]
         return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
 
-    def datasets(self, split: dict[str, Any]) -> dict[str, Dataset]:
-        train_aug = self._load("train", self.transforms(train=True))
-        train_eval = self._load("train", self.transforms(train=False))
-        test = self._load("val", self.transforms(train=False))
-        return holdout_splits("imagenet", self.root, split, train_aug, train_eval, test)
+    def datasets(self, split: dict[str, Any], folder: Path | None = None) -> dict[str, Dataset]:
+        train, test = self._load("train"), self._load("val")
+        train_aug = with_transform(train, self.transforms(train=True))
+        train_eval = with_transform(train, self.transforms(train=False))
+        return holdout_splits(split, train_aug, train_eval, with_transform(test, self.transforms(train=False)))

@@ -14,17 +14,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.config import RUNS_DIR, load_params
+from bench.atomic import write_text
+from bench.config import load_params
 from bench.leaderboard.plots import write_plots
 from bench.leaderboard.records import load_records
 from bench.leaderboard.render import to_csv, to_html, to_latex, to_markdown
 from bench.leaderboard.stats import leaderboard_table, select_profile
 from bench.leaderboard.version import identify, to_changelog
+from bench.record import PRIMARY, RUNS_DIR
 
 RESULTS_DIR = Path("results")
 REPORTED_FILE = RESULTS_DIR / "reported.csv"
 HISTORY_FILE = RESULTS_DIR / "table-versions.csv"
-REPORTED_COLUMNS = ["task", "neuron", "top1", "top1_std", "n_seeds", "source", "where", "note"]
+# papers' numbers of the primary metric (its column stem, e.g. top1), with their source
+REPORTED_COLUMNS = ["task", "neuron", PRIMARY.stem, PRIMARY.col("std"), "n_seeds", "source", "where", "note"]
 
 
 def read_reported(path: Path = REPORTED_FILE) -> pd.DataFrame:
@@ -34,17 +37,11 @@ def read_reported(path: Path = REPORTED_FILE) -> pd.DataFrame:
     missing = set(REPORTED_COLUMNS) - set(reported.columns)
     if missing:
         raise ValueError(f"{path}: lacks the columns {sorted(missing)} (expected {REPORTED_COLUMNS})")
-    if reported.top1.isna().any() or reported.source.isna().any():
-        raise ValueError(f"{path}: every reported row needs top1 and source (rows {list(reported.index[reported.top1.isna() | reported.source.isna()] + 2)})")
+    incomplete = reported[PRIMARY.stem].isna() | reported.source.isna()
+    if incomplete.any():
+        rows = list(reported.index[incomplete] + 2)
+        raise ValueError(f"{path}: every reported row needs {PRIMARY.stem} and source (rows {rows})")
     return reported[REPORTED_COLUMNS]
-
-
-def write_atomically(files: dict[Path, str]) -> None:
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
-            tmp.write(text)
-        os.replace(tmp.name, path)
 
 
 def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=None) -> tuple[pd.DataFrame, dict]:
@@ -65,7 +62,8 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
             results_dir / HISTORY_FILE.name: history.to_csv(index=False, lineterminator="\n"),
             results_dir / "CHANGELOG.md": to_changelog(history),
         }
-        write_atomically(outputs)
+        for path, text in outputs.items():
+            write_text(path, text)
         (results_dir / "plots").mkdir(exist_ok=True)
         for figure in Path(staging).iterdir():
             os.replace(figure, results_dir / "plots" / figure.name)

@@ -11,7 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.record import BY_NAME, HISTORY_FILE, PRIMARY, SELECTION  # noqa: E402
+
 PNG = {"dpi": 110, "metadata": {"Software": None}}  # no version string: identical bytes on rerun
+ENERGY = BY_NAME["energy_mj"]
+PER_LAYER_RATES = BY_NAME["firing_rate_per_layer"]
 
 
 def pareto_front(accuracy: np.ndarray, energy: np.ndarray) -> np.ndarray:
@@ -29,20 +33,25 @@ def _grid(n: int, width: float = 4.8, height: float = 3.6):
 
 
 def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
-    measured = table[(table.kind == "measured") & table.top1_mean.notna() & table.energy_mj_mean.notna()]
+    """The primary metric against energy per sample, per task (the Pareto front assumes higher is
+    better for the first and lower for the second, as the metric spec says)."""
+    acc_col, energy_col = PRIMARY.col("mean"), ENERGY.col("mean")
+    measured = table[(table.kind == "measured") & table[acc_col].notna() & table[energy_col].notna()]
     tasks = sorted(measured.task.unique())
     fig, axes = _grid(len(tasks))
     for ax, task in zip(axes, tasks):
-        rows = measured[measured.task == task].sort_values("energy_mj_mean")
-        acc, energy = rows.top1_mean.to_numpy(float), rows.energy_mj_mean.to_numpy(float)
+        rows = measured[measured.task == task].sort_values(energy_col)
+        acc, energy = rows[acc_col].to_numpy(float), rows[energy_col].to_numpy(float)
         front = pareto_front(acc, energy)
-        ax.errorbar(energy, acc, yerr=rows.top1_std.fillna(0).to_numpy(float), fmt="none", ecolor="0.6", capsize=3)
+        spread = rows[PRIMARY.col("std")].fillna(0).to_numpy(float)
+        ax.errorbar(energy, acc, yerr=spread, fmt="none", ecolor="0.6", capsize=3)
         ax.scatter(energy[~front], acc[~front], color="0.55", zorder=3, label="dominated")
         ax.scatter(energy[front], acc[front], color="tab:red", zorder=4, label="Pareto front")
         ax.step(energy[front], acc[front], where="post", color="tab:red", alpha=0.5)
         for e, a, name in zip(energy, acc, rows.neuron):
             ax.annotate(name, (e, a), textcoords="offset points", xytext=(5, 4), fontsize=9)
-        ax.set(title=task, xlabel=f"energy (mJ/sample, {rows.energy_model.iloc[0]})", ylabel="test top-1 (%)")
+        model = rows[ENERGY.qualifier].iloc[0]
+        ax.set(title=task, xlabel=f"{ENERGY.label} ({ENERGY.unit}, {model})", ylabel=f"test {PRIMARY.header}")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useOffset=False)
         ax.legend(fontsize=8, loc="lower right")
@@ -52,12 +61,12 @@ def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
 
 
 def firing_rates(records: pd.DataFrame, path: Path) -> None:
-    ok = records[(records.status == "ok") & records.firing_rate_per_layer.notna()]
+    ok = records[(records.status == "ok") & records[PER_LAYER_RATES.name].notna()]
     tasks = sorted(ok.task.unique())
     fig, axes = _grid(len(tasks))
     for ax, task in zip(axes, tasks):
         rows = ok[ok.task == task]
-        per_layer = pd.DataFrame(list(rows.firing_rate_per_layer), index=rows.neuron).groupby(level=0).mean()
+        per_layer = pd.DataFrame(list(rows[PER_LAYER_RATES.name]), index=rows.neuron).groupby(level=0).mean()
         neurons, layers = list(per_layer.index), list(per_layer.columns)
         width = 0.8 / max(len(neurons), 1)
         for i, neuron in enumerate(neurons):
@@ -70,20 +79,20 @@ def firing_rates(records: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def training_curves(records: pd.DataFrame, path: Path, metric: str = "val/top1") -> None:
+def training_curves(records: pd.DataFrame, path: Path, metric=SELECTION) -> None:
     ok = records[records.status == "ok"]
     tasks = sorted(ok.task.unique())
     fig, axes = _grid(len(tasks))
     for ax, task in zip(axes, tasks):
         for neuron, rows in ok[ok.task == task].groupby("neuron"):
-            curves = [pd.read_csv(Path(p).with_name("history.csv")).set_index("epoch")[metric]
-                      for p in rows.path if Path(p).with_name("history.csv").is_file()]
+            curves = [pd.read_csv(Path(p).with_name(HISTORY_FILE)).set_index("epoch")[metric.logged]
+                      for p in rows.path if Path(p).with_name(HISTORY_FILE).is_file()]
             if not curves:
                 continue
-            runs = pd.concat(curves, axis=1) * 100
+            runs = pd.concat(curves, axis=1) * (100 if metric.unit == "%" else 1)  # logged as fractions
             line = ax.plot(runs.index, runs.mean(axis=1), label=f"{neuron} ({runs.shape[1]} seeds)")[0]
             ax.fill_between(runs.index, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.2)
-        ax.set(title=f"{task}: mean, min-max over seeds", xlabel="epoch", ylabel="validation top-1 (%)")
+        ax.set(title=f"{task}: mean, min-max over seeds", xlabel="epoch", ylabel=metric.header)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -5,7 +5,8 @@ Every output carries the table's identity (bench.leaderboard.version)."""
 import pandas as pd
 from jinja2 import Environment
 
-from bench.leaderboard.stats import BASELINE, CONFIDENCE
+from bench.leaderboard.stats import BASELINE, CONFIDENCE, DELTA, DELTA_HIGH, DELTA_LOW
+from bench.record import PRIMARY, SHOWN, Metric
 
 DESCRIPTION = (
     "Top-1/top-5 test accuracy (%) of the checkpoint chosen on validation data, mean ± sample std over seeds; "
@@ -14,25 +15,42 @@ DESCRIPTION = (
     "named model (bench/efficiency.py). Rows marked `reported` are numbers papers report (results/reported.csv), "
     "never part of any mean."
 )
-COLUMNS = ["neuron", "top-1 (%)", f"Δ top-1 vs {BASELINE.upper()} [{CONFIDENCE:.0%} CI]", "top-5 (%)",
-           "firing rate", "energy (mJ/sample)", "seeds", "notes"]
+DELTA_HEADER = f"Δ {PRIMARY.label} vs {BASELINE.upper()} [{CONFIDENCE:.0%} CI]"
+
+
+def _shown_columns() -> list[tuple[str, str | None]]:
+    """(header, the table column its HTML sort key comes from; None: the text shown)."""
+    columns: list[tuple[str, str | None]] = [("neuron", None)]
+    for m in SHOWN:
+        columns.append((m.header, m.col("mean")))
+        if m is PRIMARY:
+            columns.append((DELTA_HEADER, DELTA))
+    return [*columns, ("seeds", "n_seeds"), ("notes", None)]
+
+
+COLUMNS = [header for header, _ in _shown_columns()]
+SORT_KEYS = [key for _, key in _shown_columns()]
 
 
 def _num(x) -> bool:
     return not pd.isna(x)
 
 
-def _pm(mean, std, digits: int = 2) -> str:
+def _value(row: dict, m: Metric) -> str:
+    mean = row.get(m.col("mean"))
     if not _num(mean):
         return "—"
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if _num(std) else "")
+    std = row.get(m.col("std"))
+    text = f"{mean:{m.fmt}}" + (f" ± {std:{m.fmt}}" if "std" in m.aggregate and _num(std) else "")
+    return text + (f" ({row[m.qualifier]})" if m.qualifier else "")
 
 
-def _delta(row) -> str:
-    if row.kind == "reported" or not _num(row.delta_top1):
-        return "baseline" if row.neuron == BASELINE and row.kind == "measured" else "—"
-    ci = f" [{row.delta_ci_low:+.2f}, {row.delta_ci_high:+.2f}]" if _num(row.delta_ci_low) else " [needs ≥ 2 seeds with spread]"
-    return f"{row.delta_top1:+.2f}{ci}"
+def _delta(row: dict) -> str:
+    if row["kind"] == "reported" or not _num(row[DELTA]):
+        return "baseline" if row["neuron"] == BASELINE and row["kind"] == "measured" else "—"
+    low, high = row[DELTA_LOW], row[DELTA_HIGH]
+    ci = f" [{low:+{PRIMARY.fmt}}, {high:+{PRIMARY.fmt}}]" if _num(low) else " [needs ≥ 2 seeds with spread]"
+    return f"{row[DELTA]:+{PRIMARY.fmt}}{ci}"
 
 
 def _seeds(row) -> str:
@@ -53,16 +71,13 @@ def _notes(row) -> str:
 
 
 def _cells(row) -> list[str]:
-    return [
-        row.neuron + (" (reported)" if row.kind == "reported" else ""),
-        _pm(row.top1_mean, row.top1_std),
-        _delta(row),
-        _pm(row.top5_mean, row.top5_std),
-        _pm(row.firing_rate_mean, None, 3),
-        f"{row.energy_mj_mean:.4g} ({row.energy_model})" if _num(row.energy_mj_mean) else "—",
-        _seeds(row),
-        _notes(row),
-    ]
+    values = row._asdict()
+    cells = [row.neuron + (" (reported)" if row.kind == "reported" else "")]
+    for m in SHOWN:
+        cells.append(_value(values, m))
+        if m is PRIMARY:
+            cells.append(_delta(values))
+    return [*cells, _seeds(row), _notes(row)]
 
 
 def display(rows: pd.DataFrame) -> pd.DataFrame:
@@ -163,7 +178,8 @@ tr.flagged td:last-child { color: #a00; }
 <table class="sortable" data-task="{{ task.name }}">
 <thead><tr>{% for c in columns %}<th scope="col">{{ c }}</th>{% endfor %}</tr></thead>
 <tbody>
-{% for row in task.rows %}<tr class="{{ row.css }}">{% for cell in row.cells %}<td data-sort="{{ cell.key }}">{{ cell.text }}</td>{% endfor %}</tr>
+{% for row in task.rows %}<tr class="{{ row.css }}">
+{%- for cell in row.cells %}<td data-sort="{{ cell.key }}">{{ cell.text }}</td>{% endfor %}</tr>
 {% endfor %}</tbody>
 </table>
 {% endfor %}
@@ -192,9 +208,6 @@ document.querySelectorAll("table.sortable th").forEach(function (th, _, all) {
 </html>
 """
 
-SORT_KEYS = [None, "top1_mean", "delta_top1", "top5_mean", "firing_rate_mean", "energy_mj_mean", "n_seeds", None]  # None: sort by the text shown
-
-
 def to_html(table: pd.DataFrame, meta: dict) -> str:
     """A standalone page: inline style and script, no server, no network."""
     pages = []
@@ -209,6 +222,6 @@ def to_html(table: pd.DataFrame, meta: dict) -> str:
         pages.append({"name": task, "protocol": _protocols(rows), "rows": html_rows})
     template = Environment(autoescape=True).from_string(HTML_TEMPLATE)
     return template.render(
-        meta=meta, description=DESCRIPTION.replace("`", ""), identity=[l.replace("`", "") for l in identity_lines(meta)],
+        meta=meta, description=DESCRIPTION.replace("`", ""), identity=[line.replace("`", "") for line in identity_lines(meta)],
         columns=COLUMNS, tasks=pages,
     )

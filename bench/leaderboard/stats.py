@@ -1,6 +1,7 @@
-"""From records to the leaderboard's one DataFrame: mean ± sample std over seeds per task x
-neuron, each neuron's difference to LIF with a 95% confidence interval, failed cells and
-incomplete rows, and the numbers papers report (as their own rows, never in any mean)."""
+"""From records to the leaderboard's one DataFrame: per task x neuron, every tabled metric of
+bench.record.METRICS aggregated over seeds (mean ± sample std, ...), each neuron's difference to
+LIF in the primary metric with a 95% confidence interval, failed cells and incomplete rows, and
+the numbers papers report (as their own rows, never in any mean)."""
 
 import warnings
 
@@ -9,29 +10,45 @@ import pandas as pd
 from omegaconf import DictConfig
 from scipy import stats
 
+from bench.config import planned_cells
+from bench.record import METRICS, PRIMARY
+
 BASELINE = "lif"
 CONFIDENCE = 0.95
+DELTA, DELTA_LOW, DELTA_HIGH = f"delta_{PRIMARY.stem}", "delta_ci_low", "delta_ci_high"
+AGGREGATES = {m.col(agg): (m.name, agg) for m in METRICS for agg in m.aggregate}
+
+
+def _metric_columns() -> list[str]:
+    columns = []
+    for m in METRICS:
+        columns += [m.col(agg) for agg in m.aggregate]
+        if m is PRIMARY:
+            columns += [DELTA, DELTA_LOW, DELTA_HIGH]
+    return columns
+
+
 COLUMNS = [  # the tidy table, in this order (results/leaderboard.csv)
     "task", "neuron", "kind", "n_seeds", "n_seeds_expected", "incomplete", "n_failed", "failures",
-    "top1_mean", "top1_std", "delta_top1", "delta_ci_low", "delta_ci_high", "top5_mean", "top5_std",
-    "val_top1_mean", "firing_rate_mean", "energy_mj_mean", "energy_model", "split_protocol", "source", "where", "note",
+    *_metric_columns(), "split_protocol", "source", "where", "note",
 ]
 
 
 def expected_seeds(profile: DictConfig) -> dict[str, list[int]]:
-    """task -> the seeds the profile runs it with (single-seed tasks: seed 0, as in dvc.yaml)."""
-    seeds = {task: list(profile.seeds) for task in profile.tasks}
-    seeds.update({task: [0] for task in profile.get("single_seed_tasks", [])})
+    """task -> the seeds the profile runs it with."""
+    seeds: dict[str, list[int]] = {}
+    for cell in planned_cells(profile):
+        if cell.seed not in seeds.setdefault(cell.task, []):
+            seeds[cell.task].append(cell.seed)
     return seeds
 
 
 def select_profile(records: pd.DataFrame, profile: DictConfig) -> pd.DataFrame:
     """The records of the profile's cells, made without overrides (a `trainer.max_epochs=1`
     smoke run is not the protocol)."""
-    seeds = expected_seeds(profile)
-    planned = [seed in seeds.get(task, ()) for task, seed in zip(records.task, records.seed)]
-    keep = records.neuron.isin(list(profile.neurons)) & np.array(planned, dtype=bool) & ~records.overrides.astype(bool)
-    return records[keep]
+    planned = {(c.neuron, c.task, c.seed) for c in planned_cells(profile)}
+    in_plan = [cell in planned for cell in zip(records.neuron, records.task, records.seed)]
+    return records[np.array(in_plan, dtype=bool) & ~records.overrides.astype(bool)]
 
 
 def welch_interval(x: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
@@ -46,18 +63,18 @@ def welch_interval(x: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
 
 
 def against_baseline(ok: pd.DataFrame) -> pd.DataFrame:
-    """Per task x neuron: mean top-1 difference to the task's LIF and its CI."""
-    baselines = {task: group.test_top1.to_numpy() for task, group in ok[ok.neuron == BASELINE].groupby("task")}
+    """Per task x neuron: mean difference of the primary metric to the task's LIF and its CI."""
+    baselines = {task: group[PRIMARY.name].to_numpy() for task, group in ok[ok.neuron == BASELINE].groupby("task")}
     rows = []
     for (task, neuron), group in ok.groupby(["task", "neuron"]):
         base = baselines.get(task, np.array([]))
-        x = group.test_top1.to_numpy()
+        x = group[PRIMARY.name].to_numpy()
         if neuron == BASELINE or len(base) == 0:
             rows.append((task, neuron, float("nan"), float("nan"), float("nan")))
             continue
         low, high = welch_interval(x, base)
         rows.append((task, neuron, x.mean() - base.mean(), low, high))
-    return pd.DataFrame(rows, columns=["task", "neuron", "delta_top1", "delta_ci_low", "delta_ci_high"])
+    return pd.DataFrame(rows, columns=["task", "neuron", DELTA, DELTA_LOW, DELTA_HIGH])
 
 
 def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: list[str]) -> pd.DataFrame:
@@ -65,16 +82,7 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: l
     result yet shows as 0 of N seeds, not as a missing row)."""
     ok = records[records.status == "ok"]
     table = ok.groupby(["task", "neuron"]).agg(
-        n_seeds=("seed", "size"),
-        top1_mean=("test_top1", "mean"),
-        top1_std=("test_top1", "std"),
-        top5_mean=("test_top5", "mean"),
-        top5_std=("test_top5", "std"),
-        val_top1_mean=("val_top1", "mean"),
-        firing_rate_mean=("firing_rate", "mean"),
-        energy_mj_mean=("energy_mj", "mean"),
-        energy_model=("energy_model", "first"),
-        split_protocol=("split_protocol", "first"),
+        n_seeds=("seed", "size"), **AGGREGATES, split_protocol=("split_protocol", "first")
     )
     failed = records[records.status == "failed"].assign(failure=lambda d: "seed " + d.seed.astype(str) + ": " + d.reason)
     failures = failed.groupby(["task", "neuron"]).agg(n_failed=("seed", "size"), failures=("failure", "; ".join))
@@ -91,13 +99,13 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: l
 
 def reported_rows(reported: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
     """Literature numbers for the given tasks, as rows of kind `reported`."""
-    rows = reported[reported.task.isin(tasks)].rename(columns={"top1": "top1_mean"})
+    rows = reported[reported.task.isin(tasks)].rename(columns={PRIMARY.stem: PRIMARY.col("mean")})
     return rows.assign(kind="reported")
 
 
 def leaderboard_table(records: pd.DataFrame, profile: DictConfig, reported: pd.DataFrame) -> pd.DataFrame:
     """The one DataFrame every output is rendered from: measured rows of the profile's tasks
-    (sorted by mean top-1 within each task), then the reported rows of those tasks."""
+    (best primary metric first within each task), then the reported rows of those tasks."""
     seeds = expected_seeds(profile)
     table = measured(records, {task: len(s) for task, s in seeds.items()}, list(profile.neurons))
     table = pd.concat([table, reported_rows(reported, list(seeds))], ignore_index=True)
@@ -105,5 +113,7 @@ def leaderboard_table(records: pd.DataFrame, profile: DictConfig, reported: pd.D
     table[counts] = table[counts].astype("Int64")  # integers, missing (<NA>) on reported rows
     table["incomplete"] = table.incomplete.astype("boolean").fillna(False).astype(bool)
     table["order"] = table.kind.map({"measured": 0, "reported": 1})
-    table = table.sort_values(["task", "order", "top1_mean", "neuron"], ascending=[True, True, False, True], na_position="last")
+    rank = PRIMARY.col("mean")
+    ascending = [True, True, not PRIMARY.higher_is_better, True]
+    table = table.sort_values(["task", "order", rank, "neuron"], ascending=ascending, na_position="last")
     return table[COLUMNS].reset_index(drop=True)

@@ -75,8 +75,8 @@ def changes(table: pd.DataFrame, previous: pd.DataFrame | None) -> str:
     """What differs from the previous table, row by row (task/neuron)."""
     if previous is None or previous.empty:
         return "first version"
-    key = lambda df: df.set_index(IDENTITY_COLUMNS)
-    new, old = key(table), key(previous.reindex(columns=table.columns))
+    new = table.set_index(IDENTITY_COLUMNS)
+    old = previous.reindex(columns=table.columns).set_index(IDENTITY_COLUMNS)
     added = [f"+{t}/{n}" + (" (reported)" if k == "reported" else "") for t, n, k in new.index.difference(old.index)]
     removed = [f"-{t}/{n}" + (" (reported)" if k == "reported" else "") for t, n, k in old.index.difference(new.index)]
     changed = []
@@ -88,7 +88,9 @@ def changes(table: pd.DataFrame, previous: pd.DataFrame | None) -> str:
     return "; ".join(added + removed + changed) or "metadata only"
 
 
-def identify(table: pd.DataFrame, profile: str, history_path: Path, previous_table: pd.DataFrame | None) -> tuple[dict, pd.DataFrame]:
+def identify(
+    table: pd.DataFrame, profile: str, history_path: Path, previous_table: pd.DataFrame | None
+) -> tuple[dict, pd.DataFrame]:
     """(this table's identity, the updated history)."""
     history = read_history(history_path)
     digest = content_hash(table)

@@ -58,11 +58,14 @@ class Neuron(nn.Module, ABC):
         u_reset: float = 0.0,
         surrogate: Surrogate | None = None,
         learnable: Iterable[str] = (),
+        backend: str = "eager",
     ) -> None:
         super().__init__()
         name = type(self).__name__
         if reset not in RESETS:
             raise ValueError(f"{name}: reset must be one of {RESETS}, got {reset!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"{name}: backend must be one of {BACKENDS}, got {backend!r} (runtime.neuron_backend)")
         unknown = set(learnable) - set(params)
         if unknown:
             raise ValueError(f"{name}: learnable {sorted(unknown)} are not parameters of this neuron ({sorted(params)})")
@@ -71,7 +74,7 @@ class Neuron(nn.Module, ABC):
         self.u_reset = float(u_reset)
         self.surrogate = surrogate if surrogate is not None else Rectangle(1.0)
         self.learnable = tuple(learnable)
-        self.backend = "eager"  # or "fused"; set per run by bench.train (runtime.neuron_backend)
+        self.backend = backend  # how forward runs (runtime.neuron_backend), not what it computes
         for key, value in params.items():
             tensor = torch.tensor(float(value))
             if key in self.learnable:
@@ -160,6 +163,6 @@ def fused_multistep(neuron: Neuron, x: Tensor) -> Tensor:
         return _compiled(neuron, x)
     except Exception as error:  # no compiler toolchain, unsupported platform, ...
         spikes = neuron.multistep(x)  # a genuine bug in the neuron raises here instead
-        warnings.warn(f"fused neuron path unavailable, using the eager loop ({type(error).__name__}: {error})")
+        warnings.warn(f"fused neuron path unavailable, using the eager loop ({type(error).__name__}: {error})", stacklevel=2)
         _compiled = False
         return spikes

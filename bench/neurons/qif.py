@@ -24,7 +24,9 @@ U_MAX = 1e4
 class QIF(Neuron):
     f_ops = OpCount(mul=2, add=2)
 
-    def __init__(self, a: float = 0.25, u1: float = 0.0, u2: float = 0.5, threshold: float = 1.0, u_reset: float | None = None, **common) -> None:
+    def __init__(
+        self, a: float = 0.25, u1: float = 0.0, u2: float = 0.5, threshold: float = 1.0, u_reset: float | None = None, **common
+    ) -> None:
         if not (0 < a < math.inf and u1 < u2 < threshold):
             raise ValueError(
                 f"QIF needs 0 < a < inf and u1 < u2 < threshold, got a={a}, u1={u1}, u2={u2}, threshold={threshold}"

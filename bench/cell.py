@@ -1,0 +1,47 @@
+"""Building one cell from its resolved config (bench.config.cell_config): the datamodule, the
+neurons (calibrated for the task, on the configured backend), the backbone and the
+LightningModule. Training (bench.train) and the read-only reports (bench.summary, bench.perf)
+build a cell the same way."""
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from bench.config import prepared_dir
+from bench.module import SpikingClassifier
+from bench.neurons.base import Neuron
+
+
+def neuron_factory(cfg: DictConfig):
+    """A function returning a new neuron per call (every spiking layer owns one), with the
+    runtime's backend and its surrogate calibrated for the task's T and tdBN alpha."""
+    make = instantiate(cfg.neuron, _partial_=True, backend=cfg.runtime.neuron_backend)
+
+    def neuron() -> Neuron:
+        layer = make()
+        layer.calibrate(T=cfg.task.T, alpha=cfg.task.model.alpha)
+        return layer
+
+    return neuron
+
+
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    return instantiate(cfg.task.data, prepared_dir=str(prepared_dir(cfg.task_name)), shuffle_seed=cfg.seed)
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SpikingClassifier]:
+    datamodule = build_datamodule(cfg)
+    c, h, _ = datamodule.input_shape
+    backbone = instantiate(
+        cfg.task.model, neuron=neuron_factory(cfg), in_channels=c, input_size=h, num_classes=datamodule.num_classes
+    )
+    module = SpikingClassifier(
+        backbone,
+        num_classes=datamodule.num_classes,
+        T=cfg.task.T,
+        loss=instantiate(cfg.task.loss),
+        optimizer=instantiate(cfg.task.optimizer, _partial_=True),
+        lr_schedule=cfg.task.lr_schedule,
+        encoding=cfg.task.encoding,
+    )
+    return datamodule, module
