@@ -2,6 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from bench import numerics
+
+numerics.pin()  # before anything imports torch: CPU results must not depend on the CPU model
+
 try:
     __version__ = version("spiking-neuron-bench")
 except PackageNotFoundError:  # running from a source tree that was not pip-installed

@@ -5,19 +5,23 @@ import sys
 from pathlib import Path
 
 from dvc.utils.hydra import compose_and_dump
+from omegaconf import OmegaConf
 
-from bench.config import PARAMS_FILE
+from bench.atomic import atomic_path
+from bench.config import PARAMS_FILE, check_names
 
 
 def compose(output: Path = PARAMS_FILE, overrides: list[str] = (), root: Path = Path(".")) -> None:
-    compose_and_dump(
-        output,
-        config_dir=str((Path(root) / "conf").resolve()),
-        config_module=None,
-        config_name="config",
-        plugins_path=str((Path(root) / "hydra_plugins").resolve()),
-        overrides=list(overrides),
-    )
+    with atomic_path(Path(output)) as staging:  # a params.yaml with unsafe names never lands
+        compose_and_dump(
+            staging,
+            config_dir=str((Path(root) / "conf").resolve()),
+            config_module=None,
+            config_name="config",
+            plugins_path=str((Path(root) / "hydra_plugins").resolve()),
+            overrides=list(overrides),
+        )
+        check_names(OmegaConf.load(staging))
 
 
 if __name__ == "__main__":

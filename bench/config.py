@@ -3,6 +3,7 @@ one cell (neuron, task, seed), the cells a profile plans, and the paths that fol
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,30 @@ PARAMS_FILE = Path("params.yaml")
 CONF_DIR = Path("conf")
 PREPARED_DIR = Path("data/prepared")  # data/prepared/<task>/: split.json + generated data (dvc.yaml: prepare outs)
 GROUP_CHOICES = ("trainer",)  # config groups one cell may switch, Hydra-style: `trainer=ddp`
+# Names become folders (results/runs/<task>/<neuron>/) and words of dvc.yaml's commands.
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"{kind} name {name!r} is not allowed: names are lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (they become folder names and pipeline stage names)"
+        )
+    return name
+
+
+def check_names(params: DictConfig) -> DictConfig:
+    """Every registered neuron and task and every name a profile lists."""
+    for kind, group in (("neuron", "neurons"), ("task", "tasks")):
+        for name in params.get(group) or {}:
+            check_name(kind, name)
+    profile = params.get("profile") or {}
+    for kind, key in (("neuron", "neurons"), ("task", "tasks"), ("task", "single_seed_tasks"), ("profile", "name")):
+        value = profile.get(key)
+        for name in [value] if isinstance(value, str) else value or []:
+            check_name(kind, name)
+    return params
 
 
 def load_params(path: Path = PARAMS_FILE) -> DictConfig:
@@ -21,7 +46,7 @@ def load_params(path: Path = PARAMS_FILE) -> DictConfig:
             f"{path} not found: run from the repository root (params.yaml is committed; "
             "`python -m bench.compose` re-creates it from conf/)"
         )
-    return OmegaConf.load(path)
+    return check_names(OmegaConf.load(path))
 
 
 def lookup(params: DictConfig, group: str, name: str, conf_dir: str) -> DictConfig:
@@ -58,7 +83,8 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
     selects another option of a config group (GROUP_CHOICES), `key=value` changes an existing
     setting (e.g. `trainer.max_epochs=1`; a typo is an error), `+key=value` adds one
     (e.g. `+trainer.limit_train_batches=5`)."""
-    task_cfg = lookup(params, "tasks", task, "task").copy()
+    check_name("neuron", neuron)
+    task_cfg = lookup(params, "tasks", check_name("task", task), "task").copy()
     trainer = params.get("trainer", {})
     for item in filter(is_group_choice, overrides):
         trainer = group_option(*item.split("=", 1))

@@ -7,6 +7,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
+from bench.numerics import effective
+
 # Pipeline outputs change while the pipeline runs; they do not make the *source* dirty.
 OUTPUT_PATHS = ("results", "data", "dvc.lock")
 PACKAGES = ("torch", "lightning", "torchmetrics", "numpy", "spiking-neuron-bench")
@@ -60,4 +62,4 @@ def hardware() -> dict:
 
 
 def provenance() -> dict:
-    return {**git_state(), "versions": package_versions(), "hardware": hardware()}
+    return {**git_state(), "versions": package_versions(), "hardware": hardware(), "numerics": effective()}

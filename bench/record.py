@@ -109,6 +109,7 @@ class Provenance(BaseModel):
     git_dirty: bool | None
     versions: dict[str, str | None]
     hardware: dict[str, Any]
+    numerics: dict[str, Any] | None = None  # bench.numerics.effective()
     config_hash: str
     wall_s: float
 

@@ -1,0 +1,79 @@
+"""Numbers and names that must not depend on the machine or the input: the CPU instruction set
+is pinned before torch loads (bench/numerics.py), and names are data, never paths or shell code."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bench.compose import compose
+from bench.config import cell_config, check_name, load_params
+
+from conftest import ROOT
+
+PROBE = (
+    "import os, bench, torch\n"
+    "from bench.numerics import effective\n"
+    "e = effective()\n"
+    "print(e['cpu_isa'], e['pinned_before_torch'], e['torch_cpu_capability'], os.environ.get('ONEDNN_MAX_CPU_ISA'),"
+    " os.environ.get('MKL_CBWR'))\n"
+)
+
+
+def probe(**env) -> list[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_cpu_numerics_are_pinned_to_avx2_before_torch_loads_by_default():
+    assert yaml.safe_load((ROOT / "params.yaml").read_text())["runtime"]["cpu_isa"] == "avx2"
+    assert probe() == ["avx2", "True", "AVX2", "AVX2", "AVX2"]
+
+
+def test_native_leaves_the_cpu_its_own_instruction_set():
+    isa, pinned, _, onednn, mkl = probe(BENCH_CPU_ISA="native")
+    assert (isa, pinned, onednn, mkl) == ("native", "True", "None", "None")
+
+
+def test_an_unknown_instruction_set_is_refused():
+    out = subprocess.run([sys.executable, "-c", "import bench"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "BENCH_CPU_ISA": "avx9"})
+    assert out.returncode != 0 and "runtime.cpu_isa (or BENCH_CPU_ISA) must be one of" in out.stderr
+
+
+@pytest.mark.parametrize("name", ["../../../../victim", "digits;touch /tmp/x;#", "Digits", "", "a/b", "..", "a b", "x'y"])
+def test_unsafe_names_are_refused(name):
+    with pytest.raises(ValueError, match="is not allowed"):
+        check_name("task", name)
+
+
+def test_bench_train_refuses_a_path_traversal_name(in_repo):
+    with pytest.raises(ValueError, match="neuron name '../../victim' is not allowed"):
+        cell_config(load_params(), "../../victim", "digits", 0)
+
+
+def test_compose_refuses_a_shell_metacharacter_task_and_keeps_params_yaml(tmp_path):
+    for folder in ("conf", "hydra_plugins"):
+        if (ROOT / folder).is_dir():
+            subprocess.run(["cp", "-r", str(ROOT / folder), str(tmp_path)], check=True)
+    (tmp_path / "conf/task/evil.yaml").write_text((ROOT / "conf/task/digits.yaml").read_text())
+    config = tmp_path / "conf/config.yaml"
+    config.write_text(config.read_text().replace("  - task@tasks.digits: digits\n",
+                                                 "  - task@tasks.digits: digits\n  - task@tasks.digits;touch x;#: evil\n"))
+    params = tmp_path / "params.yaml"
+    params.write_text("unchanged\n")
+    with pytest.raises(ValueError, match="task name 'digits;touch x;#' is not allowed"):
+        compose(params, root=tmp_path)
+    assert params.read_text() == "unchanged\n" and not (tmp_path / "x").exists()
+
+
+def test_dvc_yaml_passes_names_as_quoted_words():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name in ("prepare", "dynamics", "train"):
+        cmd = stages[name]["cmd"].split("#")[0]
+        for key in ("neuron", "task"):
+            assert f"${{item.{key}}}" not in cmd or f"'${{item.{key}}}'" in cmd, cmd
