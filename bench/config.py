@@ -102,20 +102,34 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
             "logger": params.logger,
         }
     )
-    if overrides:
-        for item in [o for o in overrides if not is_group_choice(o)]:
-            add = item.startswith("+")
-            key, sep, _ = item.removeprefix("+").partition("=")
-            if not sep or not key:
-                raise ValueError(f"override {item!r} is not of the form key=value (e.g. trainer.max_epochs=1)")
-            OmegaConf.set_struct(cfg, not add)
-            try:
-                cfg.merge_with(OmegaConf.from_dotlist([item.removeprefix("+")]))
-            except ConfigKeyError as e:
-                raise KeyError(f"override {item!r}: no setting {key!r} in this cell's config (use +{key}=... to add one)") from e
-            finally:
-                OmegaConf.set_struct(cfg, False)
+    for item in [o for o in overrides if not is_group_choice(o)]:
+        apply_override(cfg, item)
     return cfg
+
+
+def apply_override(cfg: DictConfig, item: str) -> None:
+    """`key=value` changes an existing setting; `+key=value` adds one inside an existing section
+    (a key outside the cell's sections would be ignored silently, so it is refused)."""
+    add = item.startswith("+")
+    key, sep, _ = item.removeprefix("+").partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {item!r} is not of the form key=value (e.g. trainer.max_epochs=1)")
+    sections = sorted(k for k in cfg if isinstance(cfg[k], DictConfig))
+    if key.split(".")[0] not in cfg:
+        raise KeyError(
+            f"override {item!r}: this cell's config has no {key.split('.')[0]!r} (its sections: {', '.join(sections)}; "
+            "a cell's neuron and task settings are neuron.<key> and task.<key>)"
+        )
+    OmegaConf.set_struct(cfg, not add)
+    try:
+        cfg.merge_with(OmegaConf.from_dotlist([item.removeprefix("+")]))
+    except ConfigKeyError as e:
+        parent = key.rpartition(".")[0]
+        hint = f" (use +{key}=... to add one to {parent})" if parent and OmegaConf.select(cfg, parent) is not None else ""
+        raise KeyError(f"override {item!r}: no setting {key!r} in this cell's config{hint}") from e
+    finally:
+        OmegaConf.set_struct(cfg, False)
+
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -14,19 +14,27 @@ same config, and ends with the same numbers as an uninterrupted run.
 """
 
 import argparse
+import fcntl
+import os
 import shutil
+import signal
 import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from bench.callbacks import TrainThroughput, peak_memory
@@ -38,6 +46,7 @@ from bench.provenance import provenance
 from bench.record import METRICS, RUNS_DIR, SELECTION, SHOWN, run_dir, write_record
 
 WORK_DIR = Path("outputs/runs")  # checkpoints and raw logs (git-ignored)
+SCRATCH_DIR = Path("outputs/scratch")  # records of runs outside the pipeline: runs/ and work/ (git-ignored)
 
 
 def is_global_zero() -> bool:
@@ -172,9 +181,57 @@ def history(work_dir: Path) -> str | None:
     return per_epoch.to_csv(index=False, float_format="%.6g")
 
 
+class UsageError(Exception):
+    """A problem with what was asked for (names, overrides, files): one line, no traceback."""
+
+
+def is_pipeline_run(neuron: str, task: str, seed: int, overrides: list[str]) -> bool:
+    """Only the cell's own DVC stage (DVC sets DVC_STAGE for its commands), without overrides,
+    writes results/runs/; anything else is a scratch run."""
+    stages = {f"{stage}@{neuron}-{task}-{seed}" for stage in ("train", "train-single-seed")}
+    return not overrides and os.environ.get("DVC_STAGE") in stages
+
+
+@contextmanager
+def exclusive(work_dir: Path) -> Iterator[None]:
+    """Refuses a second run of the same cell while one runs (it would share checkpoints and logs).
+    Held by the launching process (global rank 0) for the whole run; released when it exits."""
+    if not is_global_zero():
+        yield
+        return
+    lock_file = work_dir.with_name(work_dir.name + ".lock")
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another run of this cell is in progress (it holds {lock_file}); wait for it to end") from None
+        yield
+
+
+def check_writable(out_dir: Path, min_free_mib: int = 16) -> None:
+    """Before training, not after hours of it: the record's folder can be written and has room."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir.parent):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write results to {out_dir.parent} ({e.strerror}); fix its permissions or free space") from e
+    free = shutil.disk_usage(out_dir.parent).free / 2**20
+    if free < min_free_mib:
+        raise UsageError(f"only {free:.1f} MiB free under {out_dir.parent}; free some disk space before training")
+
+
 def run_cell(cfg: DictConfig, overrides: list[str], runs_root: Path | None = None, work_root: Path | None = None) -> dict:
     out_dir = run_dir(cfg.task_name, cfg.neuron_name, cfg.seed, runs_root or RUNS_DIR)
     work_dir = run_dir(cfg.task_name, cfg.neuron_name, cfg.seed, work_root or WORK_DIR)
+    if is_global_zero():
+        check_writable(out_dir)
+    with exclusive(work_dir):
+        return _run_cell(cfg, overrides, out_dir, work_dir)
+
+
+def _run_cell(cfg: DictConfig, overrides: list[str], out_dir: Path, work_dir: Path) -> dict:
     resume = prepare_work_dir(cfg, work_dir)
     record = {
         "neuron": cfg.neuron_name,
@@ -188,6 +245,10 @@ def run_cell(cfg: DictConfig, overrides: list[str], runs_root: Path | None = Non
     try:
         record["metrics"], facts = fit_and_test(cfg, work_dir, resume)
         record.update(facts)
+    except SIGTERMException:  # preempted, timed out, stopped: no record, a resumable work dir
+        print(f"cell {cfg.neuron_name}/{cfg.task_name}/{cfg.seed} stopped by SIGTERM; no record written; "
+              "rerun it to resume from its last epoch checkpoint", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as e:  # recorded, then re-raised unless it is a divergence (a real outcome)
         error = e
         record["status"] = "failed"
@@ -208,17 +269,52 @@ def run_cell(cfg: DictConfig, overrides: list[str], runs_root: Path | None = Non
     return record
 
 
+def seed_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"the seed must be a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def checked_config(args: argparse.Namespace) -> DictConfig:
+    """The cell's config, with the settings a run would otherwise fail on (after loading data,
+    or inside Lightning with a bare assertion) checked first."""
+    cfg = cell_config(load_params(), args.neuron, args.task, args.seed, args.overrides)
+    if not (isinstance(cfg.trainer.get("max_epochs"), int) and cfg.trainer.max_epochs >= 1):
+        raise UsageError(f"trainer.max_epochs must be an integer >= 1, got {cfg.trainer.get('max_epochs')!r}")
+    try:
+        instantiate(cfg.neuron)  # the neuron checks its own parameters
+    except InstantiationException as e:
+        raise UsageError(f"neuron {args.neuron}: {e.__cause__ or e}") from e
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("neuron")
     parser.add_argument("task")
-    parser.add_argument("seed", type=int)
+    parser.add_argument("seed", type=seed_number)
     parser.add_argument("overrides", nargs="*", help="key=value edits of this cell's config")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a usage error")
     args = parser.parse_args(argv)
-    cfg = cell_config(load_params(), args.neuron, args.task, args.seed, args.overrides)
-    record = run_cell(cfg, args.overrides)
+    scratch = not is_pipeline_run(args.neuron, args.task, args.seed, args.overrides)
+    try:
+        cfg = checked_config(args)
+        if scratch:  # results/runs/ holds only what the pipeline made
+            record = run_cell(cfg, args.overrides, SCRATCH_DIR / "runs", SCRATCH_DIR / "work")
+        else:
+            record = run_cell(cfg, args.overrides)
+    except (UsageError, KeyError, ValueError, FileNotFoundError) as e:  # raised before training starts
+        if args.debug:
+            raise
+        raise SystemExit(f"bench.train: {e.args[0] if isinstance(e, KeyError) else e} (--debug shows where)") from None
     if not is_global_zero():
         return record
+    if scratch:
+        where = run_dir(args.task, args.neuron, args.seed, SCRATCH_DIR / "runs")
+        print(f"not the cell's pipeline stage (overrides, or run by hand): wrote {where}/, not results/runs/ "
+              "(only `dvc repro` writes there)", file=sys.stderr)
     m = record.get("metrics", {})
     print(
         f"{args.neuron}/{args.task}/{args.seed}: {record['status']}"

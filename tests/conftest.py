@@ -3,6 +3,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,17 @@ def repo(tmp_path):
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=tmp_path)
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny", cwd=tmp_path)
     return tmp_path
+
+
+def wait_for_loadable(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    import torch  # here, not at the top: conftest must not load torch before bench pins its numerics
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+            return
+        except (OSError, RuntimeError, EOFError):
+            time.sleep(0.05)
+    raise TimeoutError(path)

@@ -225,3 +225,28 @@ def test_the_html_page_renders_and_sorts_in_a_headless_browser_offline(results, 
         assert names() == ["lif", "plif", "qif", "qif (reported)"]
     finally:
         driver.quit()
+
+
+def test_a_record_made_under_another_config_is_stale_not_a_number(results, monkeypatch):
+    """A record whose config hash is not what params.yaml asks for its cell never shows as a
+    number: its row counts it as missing and names it with the command that refreshes it."""
+    hashes = {(n, "digits", s): None for n in ("lif", "qif") for s in (0, 1, 2)}  # the fixture's records have none
+    hashes["qif", "digits", 1] = "the config params.yaml asks for now"
+    monkeypatch.setattr("bench.leaderboard.expected_config_hashes", lambda params: hashes)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    monkeypatch.chdir(results)
+    table, _ = build(results / "runs", results / "results", PROFILE, params=OmegaConf.create({"profile": PROFILE}))
+    qif = table[(table.neuron == "qif") & (table.kind == "measured")].iloc[0]
+    assert (qif.n_seeds, qif.top1_mean, bool(qif.incomplete)) == (2, 92.0, True)  # seeds 0 and 2: (90 + 94) / 2
+    assert qif.stale == "seed 1 (`dvc repro train@qif-digits-1`)"
+    md = (results / "results/leaderboard.md").read_text()
+    assert "STALE (made under another config than params.yaml asks for): seed 1 (`dvc repro train@qif-digits-1`)" in md
+
+
+def test_a_deleted_history_never_lets_a_version_number_be_reused(results, monkeypatch):
+    _, first = run(results, monkeypatch)
+    (results / "results/table-versions.csv").unlink()
+    record = results / "runs/digits/qif/1/record.json"
+    record.write_text(record.read_text().replace('"test_top1": 92.0', '"test_top1": 93.0'))
+    _, second = run(results, monkeypatch)
+    assert (first["version"], second["version"]) == (1, 2)

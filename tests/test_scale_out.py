@@ -15,12 +15,11 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
 from bench.config import cell_config, load_params
 
-from conftest import sh
+from conftest import sh, wait_for_loadable
 
 EPOCHS = "trainer.max_epochs=4"
 
@@ -28,7 +27,9 @@ EPOCHS = "trainer.max_epochs=4"
 def train(repo: Path, *args: str) -> dict:
     neuron, task, seed = args[:3]
     sh(sys.executable, "-m", "bench.train", *args, cwd=repo)
-    return json.loads((repo / "results/runs" / task / neuron / seed / "record.json").read_text())
+    # a run by hand (not its DVC stage) writes to the scratch folder, never to results/runs/
+    assert not (repo / "results/runs" / task / neuron / seed).exists()
+    return json.loads((repo / "outputs/scratch/runs" / task / neuron / seed / "record.json").read_text())
 
 
 def test_two_ddp_processes_give_the_numbers_of_one(repo):
@@ -40,26 +41,14 @@ def test_two_ddp_processes_give_the_numbers_of_one(repo):
     assert single["metrics"]["samples"] == ddp["metrics"]["samples"] == ddp["n_test"] == 360
     assert abs(single["metrics"]["test_top1"] - ddp["metrics"]["test_top1"]) <= 1.0
     # one writer: one record, one set of checkpoints and logs
-    work = repo / "outputs/runs/digits/qif/0"
+    work = repo / "outputs/scratch/work/digits/qif/0"
     assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert [p.name for p in (work / "logs").iterdir()] == ["0"]
 
 
-def wait_for_loadable(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        try:
-            torch.load(path, map_location="cpu", weights_only=False)
-            return
-        except (OSError, RuntimeError, EOFError):
-            time.sleep(0.05)
-    raise TimeoutError(path)
-
-
 def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_numbers(repo):
-    record = repo / "results/runs/digits/lif/0/record.json"
-    last = repo / "outputs/runs/digits/lif/0/checkpoints/last.ckpt"
+    record = repo / "outputs/scratch/runs/digits/lif/0/record.json"
+    last = repo / "outputs/scratch/work/digits/lif/0/checkpoints/last.ckpt"
     cmd = [sys.executable, "-m", "bench.train", "lif", "digits", "0", EPOCHS]
     proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_loadable(last, proc)  # epoch 0 is checkpointed ...
@@ -72,7 +61,7 @@ def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_numbers(repo):
     assert resumed["status"] == "ok" and resumed["resumed_from_epoch"] is not None
     history = (record.parent / "history.csv").read_text()
 
-    sh("rm", "-r", "outputs", "results/runs/digits/lif/0", cwd=repo)
+    sh("rm", "-r", "outputs", cwd=repo)
     straight = train(repo, "lif", "digits", "0", EPOCHS)
     assert straight["resumed_from_epoch"] is None
     assert resumed["metrics"] == straight["metrics"]
@@ -130,7 +119,7 @@ def test_the_slurm_script_and_the_trainer_config_agree(in_repo, monkeypatch):
     assert options["--gres"] == f"gpu:{tasks}" and cfg.trainer.strategy == "ddp"
     assert options["--job-name"] not in ("bash", "interactive")  # would turn SLURM detection off
     assert options["--signal"].startswith("SIGUSR1@") and "--requeue" in options
-    assert re.search(r"^srun python -m bench\.train .* trainer=slurm$", script, re.M)
+    assert re.search(r'^export DVC_STAGE="\$\{cell\[3\]\}"\nsrun python -m bench\.train "\$\{cell\[@\]:0:3\}"$', script, re.M)
 
     # Lightning accepts the config in the environment srun creates for the script (CPU here): the
     # check its launcher runs first thing in fit ...
@@ -167,6 +156,6 @@ def test_a_slurm_array_task_trains_its_cell_and_commits_it(in_repo, tmp_path):
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "1"}
     subprocess.run(["bash", in_repo / "scripts/slurm/cell.sbatch"], cwd=tmp_path, env=env, check=True)
     assert (tmp_path / "calls").read_text().splitlines() == [
-        "srun python -m bench.train qif digits-dvs 2 trainer=slurm",
+        "srun python -m bench.train qif digits-dvs 2",
         "dvc --wait-for-lock commit --force train@qif-digits-dvs-2",
     ]

@@ -113,9 +113,10 @@ def test_divergence_is_a_failed_result_not_a_crash(in_repo, tmp_path, monkeypatc
     assert record["status"] == "failed" and "non-finite" in record["reason"]
 
 
-def test_cli_writes_record_for_a_new_seed(in_repo, tmp_path, monkeypatch):
-    monkeypatch.setattr("bench.train.RUNS_DIR", tmp_path / "runs")
-    monkeypatch.setattr("bench.train.WORK_DIR", tmp_path / "work")
+def test_cli_writes_record_for_a_new_seed_to_the_scratch_folder(in_repo, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("bench.train.SCRATCH_DIR", tmp_path)
     record = main(["qif", "digits", "7", *FAST])
     assert record["seed"] == 7 and record["status"] == "ok"
     assert (tmp_path / "runs" / "digits" / "qif" / "7" / "record.json").is_file()
+    assert f"wrote {tmp_path}/runs/digits/qif/7/, not results/runs/" in capsys.readouterr().err
+    assert not (in_repo / "results/runs/digits/qif/7").exists()

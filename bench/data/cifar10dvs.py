@@ -73,6 +73,11 @@ class CIFAR10DVS:
         """(paths relative to the dataset folder, labels), sorted by path (listed once)."""
         if not self.folder.is_dir():
             raise FileNotFoundError(f"cifar10dvs: {self.folder} not found; {HOWTO.format(folder=self.folder)}")
+        import tonic
+
+        strays = sorted(p.name for p in self.folder.iterdir() if p.is_dir() and p.name not in tonic.datasets.CIFAR10DVS.classes)
+        if strays:  # e.g. __MACOSX/ from a zip made on a Mac: tonic would fail on it with a bare KeyError
+            raise ValueError(f"cifar10dvs: {self.folder} holds folders that are not classes ({', '.join(strays)}); remove them")
         ds = _tonic_dataset(self.save_to)
         classes = {Path(p).parent.name for p in ds.data}
         if len(classes) != self.num_classes:

@@ -104,7 +104,7 @@ class ClassificationDataModule(L.LightningDataModule):
             )
         try:
             split = json.loads(self.split_file.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(
                 f"split file {self.split_file} is not valid JSON ({e}); re-create it with `dvc repro prepare`"
             ) from e

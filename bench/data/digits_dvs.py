@@ -9,6 +9,7 @@ ToFrame with equal time bins, then the train augmentation (flip, roll). The spli
 task's stratified 60/20/20 split.
 """
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,12 @@ class DigitsDVS:
     def _read(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not path.is_file():
             raise FileNotFoundError(f"digits-dvs: {path} not found; create it with `dvc repro prepare@digits-dvs`")
-        with np.load(path) as f:
-            return f["events"], f["offsets"], f["labels"]
+        try:
+            with np.load(path) as f:
+                return f["events"], f["offsets"], f["labels"]
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # truncated or foreign file
+            raise ValueError(f"digits-dvs: {path} is not a complete events file ({type(e).__name__}: {e}); "
+                             "re-create it with `dvc repro prepare@digits-dvs`") from e
 
     def datasets(self, split: dict[str, Any], folder: Path) -> dict[str, Dataset]:
         path = Path(folder) / EVENTS_FILE

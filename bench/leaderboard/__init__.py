@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.atomic import write_text
-from bench.config import load_params
+from bench.config import cell_config, config_hash, load_params, planned_cells
 from bench.leaderboard.plots import write_plots
 from bench.leaderboard.records import load_records
 from bench.leaderboard.render import to_csv, to_html, to_latex, to_markdown
@@ -44,10 +44,20 @@ def read_reported(path: Path = REPORTED_FILE) -> pd.DataFrame:
     return reported[REPORTED_COLUMNS]
 
 
-def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=None) -> tuple[pd.DataFrame, dict]:
-    """(the table, its identity), writing every output under results_dir."""
-    profile = profile or load_params().profile
-    records = select_profile(load_records(runs_dir), profile)
+def expected_config_hashes(params) -> dict:
+    """(neuron, task, seed) -> the config hash params.yaml asks for, for every planned cell."""
+    return {(c.neuron, c.task, c.seed): config_hash(cell_config(params, c.neuron, c.task, c.seed))
+            for c in planned_cells(params.profile)}
+
+
+def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=None, params=None) -> tuple[pd.DataFrame, dict]:
+    """(the table, its identity), writing every output under results_dir. With `params`, records
+    made under another config than params.yaml asks for their cell are shown as stale, not as numbers."""
+    if profile is None:
+        params = params if params is not None else load_params()
+        profile = params.profile
+    hashes = expected_config_hashes(params) if params is not None else None
+    records = select_profile(load_records(runs_dir), profile, hashes)
     table = leaderboard_table(records, profile, read_reported(results_dir / REPORTED_FILE.name))
     csv_path = results_dir / "leaderboard.csv"
     previous = pd.read_csv(csv_path) if csv_path.is_file() else None
@@ -71,5 +81,5 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
 
 
 def main() -> None:
-    build()
+    build(params=load_params())
     print((RESULTS_DIR / "leaderboard.md").read_text())

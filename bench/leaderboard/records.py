@@ -7,7 +7,7 @@ import pandas as pd
 
 from bench.record import METRICS, RUNS_DIR, read_record, record_paths
 
-IDENTITY = ["task", "neuron", "seed", "status", "reason", "overrides", "split_protocol", "path"]
+IDENTITY = ["task", "neuron", "seed", "status", "reason", "overrides", "split_protocol", "config_hash", "path"]
 COLUMNS = [*IDENTITY, *(m.name for m in METRICS)]
 
 
@@ -22,6 +22,7 @@ def record_row(path: Path) -> dict:
         "reason": record.reason,
         "overrides": bool(record.overrides),
         "split_protocol": record.split_protocol,
+        "config_hash": record.provenance.config_hash if record.provenance else None,
         "path": str(path),
         **{m.name: metrics.get(m.name) for m in METRICS},
     }

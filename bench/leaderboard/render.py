@@ -67,6 +67,8 @@ def _notes(row) -> str:
         notes.append(f"INCOMPLETE: {row.n_seeds} of {row.n_seeds_expected} seeds")
     if row.n_failed:
         notes.append(f"FAILED {row.failures}")
+    if _num(row.stale):
+        notes.append(f"STALE (made under another config than params.yaml asks for): {row.stale}")
     return "; ".join(notes)
 
 
@@ -216,7 +218,7 @@ def to_html(table: pd.DataFrame, meta: dict) -> str:
         html_rows = []
         for (_, raw), texts in zip(rows.iterrows(), shown.itertuples(index=False)):
             keys = [raw[k] if k and _num(raw[k]) else ("" if k else t) for k, t in zip(SORT_KEYS, texts)]
-            flagged = raw.kind == "measured" and (raw.incomplete or raw.n_failed)
+            flagged = raw.kind == "measured" and (raw.incomplete or raw.n_failed or _num(raw.stale))
             css = "reported" if raw.kind == "reported" else ("flagged" if flagged else "")
             html_rows.append({"css": css, "cells": [{"key": k, "text": t} for k, t in zip(keys, texts)]})
         pages.append({"name": task, "protocol": _protocols(rows), "rows": html_rows})

@@ -29,7 +29,7 @@ def _metric_columns() -> list[str]:
 
 
 COLUMNS = [  # the tidy table, in this order (results/leaderboard.csv)
-    "task", "neuron", "kind", "n_seeds", "n_seeds_expected", "incomplete", "n_failed", "failures",
+    "task", "neuron", "kind", "n_seeds", "n_seeds_expected", "incomplete", "n_failed", "failures", "stale",
     *_metric_columns(), "split_protocol", "source", "where", "note",
 ]
 
@@ -43,12 +43,18 @@ def expected_seeds(profile: DictConfig) -> dict[str, list[int]]:
     return seeds
 
 
-def select_profile(records: pd.DataFrame, profile: DictConfig) -> pd.DataFrame:
+def select_profile(records: pd.DataFrame, profile: DictConfig, config_hashes: dict | None = None) -> pd.DataFrame:
     """The records of the profile's cells, made without overrides (a `trainer.max_epochs=1`
-    smoke run is not the protocol)."""
-    planned = {(c.neuron, c.task, c.seed) for c in planned_cells(profile)}
-    in_plan = [cell in planned for cell in zip(records.neuron, records.task, records.seed)]
-    return records[np.array(in_plan, dtype=bool) & ~records.overrides.astype(bool)]
+    smoke run is not the protocol), each marked `stale` when it was made under another config
+    than its cell has now (config_hashes: (neuron, task, seed) -> bench.config.config_hash)."""
+    planned = {(c.neuron, c.task, c.seed): c.addressing for c in planned_cells(profile)}
+    cells = list(zip(records.neuron, records.task, records.seed))
+    selected = records[np.array([cell in planned for cell in cells], dtype=bool) & ~records.overrides.astype(bool)]
+    cells = list(zip(selected.neuron, selected.task, selected.seed))
+    selected = selected.assign(stage=[planned[cell] for cell in cells])
+    if config_hashes is None:
+        return selected.assign(stale=False)
+    return selected.assign(stale=[config_hashes.get(cell) != have for cell, have in zip(cells, selected.config_hash)])
 
 
 def welch_interval(x: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
@@ -80,14 +86,18 @@ def against_baseline(ok: pd.DataFrame) -> pd.DataFrame:
 def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: list[str]) -> pd.DataFrame:
     """One row per task x neuron the profile asks for, with or without records (a neuron with no
     result yet shows as 0 of N seeds, not as a missing row)."""
-    ok = records[records.status == "ok"]
+    stale = records.stale.astype(bool) if "stale" in records else pd.Series(False, index=records.index)
+    ok = records[(records.status == "ok") & ~stale]
     table = ok.groupby(["task", "neuron"]).agg(
         n_seeds=("seed", "size"), **AGGREGATES, split_protocol=("split_protocol", "first")
     )
-    failed = records[records.status == "failed"].assign(failure=lambda d: "seed " + d.seed.astype(str) + ": " + d.reason)
+    failed = records[(records.status == "failed") & ~stale]
+    failed = failed.assign(failure=lambda d: "seed " + d.seed.astype(str) + ": " + d.reason)
     failures = failed.groupby(["task", "neuron"]).agg(n_failed=("seed", "size"), failures=("failure", "; ".join))
+    outdated = records[stale].assign(cell=lambda d: "seed " + d.seed.astype(str) + " (`dvc repro " + d.stage + "`)")
+    outdated = outdated.groupby(["task", "neuron"]).agg(stale=("cell", ", ".join))
     planned = pd.MultiIndex.from_product([list(n_seeds_expected), neurons], names=["task", "neuron"])
-    table = table.join(failures, how="outer").reindex(planned.union(table.index)).reset_index()
+    table = table.join(failures, how="outer").join(outdated, how="outer").reindex(planned.union(table.index)).reset_index()
     table = table.merge(against_baseline(ok), on=["task", "neuron"], how="left")
     table["n_seeds"] = table.n_seeds.fillna(0).astype(int)
     table["n_failed"] = table.n_failed.fillna(0).astype(int)

@@ -13,6 +13,7 @@
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -88,6 +89,17 @@ def changes(table: pd.DataFrame, previous: pd.DataFrame | None) -> str:
     return "; ".join(added + removed + changed) or "metadata only"
 
 
+def highest_version(profile: str, history: pd.DataFrame, previous_table: pd.DataFrame | None, changelog: Path) -> int:
+    """The highest version the profile's table has had, by every trace of it: the history, the
+    published CSV's table_version column and the CHANGELOG (0 if none). A deleted history file
+    must never let another table take a number a cited one had."""
+    versions = [int(v) for v in history[history.profile == profile].version]
+    published = [] if previous_table is None else previous_table.get("table_version", pd.Series(dtype=str)).dropna()
+    texts = [*map(str, published), changelog.read_text() if changelog.is_file() else ""]
+    versions += [int(n) for text in texts for n in re.findall(rf"\b{re.escape(profile)}-v(\d+)\b", text)]
+    return max(versions, default=0)
+
+
 def identify(
     table: pd.DataFrame, profile: str, history_path: Path, previous_table: pd.DataFrame | None
 ) -> tuple[dict, pd.DataFrame]:
@@ -100,7 +112,7 @@ def identify(
     git = git_state()
     entry = {
         "profile": profile,
-        "version": int(mine.version.max()) + 1 if len(mine) else 1,
+        "version": highest_version(profile, history, previous_table, history_path.with_name("CHANGELOG.md")) + 1,
         "date": today(),
         "content_hash": digest,
         "git_commit": git["git_commit"] or "unknown",

@@ -64,6 +64,8 @@ class Neuron(nn.Module, ABC):
         name = type(self).__name__
         if reset not in RESETS:
             raise ValueError(f"{name}: reset must be one of {RESETS}, got {reset!r}")
+        if not threshold > 0:
+            raise ValueError(f"{name}: threshold must be > 0 (spikes are h >= threshold from a rest below it), got {threshold}")
         if backend not in BACKENDS:
             raise ValueError(f"{name}: backend must be one of {BACKENDS}, got {backend!r} (runtime.neuron_backend)")
         unknown = set(learnable) - set(params)

@@ -1,0 +1,120 @@
+"""Re-run committed cells and compare: does this machine give the committed numbers?
+
+Usage: python -m bench.verify [<task>/<neuron>/<seed> ...] [--sample K] [--seed S] [--tolerance T]
+
+Each cell (the ones named, else K drawn at random from the profile's committed cells, default 1)
+is trained again from the committed params.yaml in a scratch folder (a temporary directory;
+results/ is never touched) and its record is compared with the committed one: every metric,
+the best and last epoch, the test-set size and split fingerprint, and the per-epoch history.
+A cell is `identical` (every compared value equal), `within tolerance` (numbers differ by at
+most T, in the metric's own unit) or `different` (the differing fields are listed); a committed
+record made under another config than params.yaml now asks for is `stale` (re-run its stage
+first). The exit code is non-zero unless every cell is identical or within tolerance.
+"""
+
+import argparse
+import math
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.config import cell_config, config_hash, load_params, planned_cells
+from bench.record import HISTORY_FILE, RECORD_FILE, RUNS_DIR, read_record, run_dir
+
+COMPARED = ("metrics", "best_epoch", "epochs", "n_test", "split_fingerprint")
+
+
+def flatten(value, prefix: str = "") -> dict:
+    """Nested dicts as {"a.b": leaf}."""
+    if isinstance(value, dict):
+        out = {}
+        for key, inner in value.items():
+            out.update(flatten(inner, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def compare(committed: dict, fresh: dict, tolerance: float = 0.0) -> tuple[str, list[str]]:
+    """(verdict, the fields that differ as "field: committed -> fresh")."""
+    a, b = flatten({k: committed.get(k) for k in COMPARED}), flatten({k: fresh.get(k) for k in COMPARED})
+    differing, beyond = [], False
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if x == y:
+            continue
+        differing.append(f"{key}: {x!r} -> {y!r}")
+        numbers = isinstance(x, int | float) and isinstance(y, int | float) and not isinstance(x, bool)
+        beyond |= not (numbers and math.isclose(x, y, rel_tol=0, abs_tol=tolerance))
+    if not differing:
+        return "identical", []
+    return ("different" if beyond else "within tolerance"), differing
+
+
+def train_into(scratch: Path, task: str, neuron: str, seed: int) -> None:
+    """One cell trained into scratch/, in this (fresh) process: bench is imported before torch, so
+    the CPU numerics are pinned exactly as in a pipeline run."""
+    from bench.train import run_cell  # heavy: torch and Lightning
+
+    run_cell(cell_config(load_params(), neuron, task, seed), [], runs_root=scratch / "runs", work_root=scratch / "work")
+
+
+def verify_cell(params, task: str, neuron: str, seed: int, scratch: Path, tolerance: float) -> tuple[str, list[str]]:
+    committed_dir = run_dir(task, neuron, seed)
+    committed = read_record(committed_dir / RECORD_FILE).model_dump(exclude_unset=True)
+    if committed.get("provenance", {}).get("config_hash") != config_hash(cell_config(params, neuron, task, seed)):
+        return "stale", [f"made under another config than params.yaml asks for; re-run `dvc repro` for {task}/{neuron}/{seed}"]
+    cell = f"{task}/{neuron}/{seed}"
+    run = subprocess.run([sys.executable, "-m", "bench.verify", cell, "--into", str(scratch)], capture_output=True, text=True)
+    fresh_dir = run_dir(task, neuron, seed, scratch / "runs")
+    if run.returncode != 0 or not (fresh_dir / RECORD_FILE).is_file():
+        return "different", [f"the re-run failed (exit {run.returncode}): {run.stderr.strip().splitlines()[-1:]}"]
+    fresh = read_record(fresh_dir / RECORD_FILE).model_dump(exclude_unset=True)
+    verdict, differing = compare(committed, fresh, tolerance)
+    old, new = committed_dir / HISTORY_FILE, fresh_dir / HISTORY_FILE
+    if old.is_file() and (not new.is_file() or old.read_text() != new.read_text()):
+        differing.append(f"{HISTORY_FILE}: differs")
+        verdict = "different" if verdict == "identical" else verdict
+    return verdict, differing
+
+
+def choose(params, named: list[str], sample: int, seed: int) -> list[tuple[str, str, int]]:
+    if named:
+        cells = []
+        for name in named:
+            task, neuron, cell_seed = name.split("/")
+            cells.append((task, neuron, int(cell_seed)))
+        return cells
+    committed = [(c.task, c.neuron, c.seed) for c in planned_cells(params.profile)
+                 if (run_dir(c.task, c.neuron, c.seed) / RECORD_FILE).is_file()]
+    if not committed:
+        raise SystemExit(f"no committed records under {RUNS_DIR} for the profile's cells; run `dvc repro` first")
+    return random.Random(seed).sample(committed, min(sample, len(committed)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("cells", nargs="*", help="cells as <task>/<neuron>/<seed> (default: a random sample)")
+    parser.add_argument("--sample", type=int, default=1, help="how many cells to draw when none is named")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the draw (default: a new one each time)")
+    parser.add_argument("--tolerance", type=float, default=0.0, help="largest accepted difference of a number")
+    parser.add_argument("--into", type=Path, help=argparse.SUPPRESS)  # internal: train one cell into this folder
+    args = parser.parse_args(argv)
+    if args.into:
+        task, neuron, seed = choose(None, args.cells, 0, None)[0]
+        train_into(args.into, task, neuron, seed)
+        return 0
+    params = load_params()
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
+        for task, neuron, seed in choose(params, args.cells, args.sample, args.seed):
+            verdict, differing = verify_cell(params, task, neuron, seed, Path(scratch) / f"{task}-{neuron}-{seed}",
+                                             args.tolerance)
+            failures += verdict in ("different", "stale")
+            print(f"{task}/{neuron}/{seed}: {verdict}", *(f"    {line}" for line in differing), sep="\n", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Adversarial runs of a cell: signals, a second run of the same cell, an unwritable results
+folder and mistyped requests. Each must end clearly, with a non-zero exit, and never leave a
+record that the leaderboard would publish."""
+
+import fcntl
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from bench.config import cell_config, load_params
+from bench.train import UsageError, main, run_cell
+
+from conftest import ROOT, wait_for_loadable
+
+FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
+
+
+def test_sigterm_ends_a_cell_nonzero_without_a_record_and_a_rerun_resumes(repo):
+    cmd = [sys.executable, "-m", "bench.train", "lif", "digits", "0", "trainer.max_epochs=4"]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_loadable(repo / "outputs/scratch/work/digits/lif/0/checkpoints/last.ckpt", proc)  # epoch 0 done
+    proc.send_signal(signal.SIGTERM)  # preemption, `timeout`, `docker stop`, SLURM
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in err
+    record = repo / "outputs/scratch/runs/digits/lif/0/record.json"
+    assert not record.exists()
+    subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
+    assert json.loads(record.read_text())["resumed_from_epoch"] is not None
+
+
+def test_a_second_run_of_the_same_cell_is_refused(in_repo, tmp_path):
+    lock = tmp_path / "work/digits/lif/0.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:  # as a first run holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        cfg = cell_config(load_params(), "lif", "digits", 0, FAST)
+        with pytest.raises(UsageError, match="another run of this cell is in progress"):
+            run_cell(cfg, FAST, runs_root=tmp_path / "runs", work_root=tmp_path / "work")
+    assert not list((tmp_path / "runs").rglob("record.json"))
+
+
+def test_an_unwritable_results_folder_is_refused_before_training(in_repo, tmp_path):
+    cfg = cell_config(load_params(), "lif", "digits", 0, FAST)
+    with pytest.raises(UsageError, match="cannot write results to /proc/bench-results"):
+        run_cell(cfg, FAST, runs_root="/proc/bench-results", work_root=tmp_path / "work")  # read-only, even for root
+    assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["qif", "digits", "-1"], "the seed must be a non-negative integer"),
+        (["qif", "digits", "0", "trainer.max_epochs=abc"], "trainer.max_epochs must be an integer >= 1, got 'abc'"),
+        (["qif", "digits", "0", "trainer.max_epochs=0"], "trainer.max_epochs must be an integer >= 1, got 0"),
+        (["qif", "digits", "0", "neuron.threshold=-1"], "neuron qif: QIF needs"),
+        (["qif", "digits", "0", "+neurons.qif.a=0.1"], "this cell's config has no 'neurons'"),
+        (["qif", "digits", "0", "neuron.b=1"], "no setting 'neuron.b' in this cell's config (use +neuron.b=... to add one"),
+        (["../../victim", "digits", "0"], "neuron name '../../victim' is not allowed"),
+    ],
+)
+def test_a_mistyped_request_is_one_clear_line(args, message):
+    out = subprocess.run([sys.executable, "-m", "bench.train", *args], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not any((ROOT / "results/runs/digits" / args[0]).glob("*.tmp"))
+
+
+def test_debug_shows_the_traceback(in_repo):
+    with pytest.raises(ValueError, match="not allowed"):
+        main(["../victim", "digits", "0", "--debug"])
+
+
+def test_a_binary_split_file_is_named(tmp_path):
+    from bench.data import ClassificationDataModule
+    from bench.data.digits import Digits
+
+    dm = ClassificationDataModule(Digits(), prepared_dir=str(tmp_path))
+    (tmp_path / "split.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ValueError, match=f"split file {tmp_path}/split.json is not valid JSON"):
+        dm.setup("fit")
+
+
+def test_a_truncated_events_file_is_named(tmp_path):
+    from bench.data.digits_dvs import DigitsDVS
+
+    source = DigitsDVS(n_time_bins=4)
+    split = source.make_split(tmp_path)
+    events = tmp_path / "events.npz"
+    events.write_bytes(events.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=f"{events} is not a complete events file.*prepare@digits-dvs"):
+        source.datasets(split, tmp_path)
+
+
+def test_a_stray_macosx_folder_in_cifar10dvs_is_named(tmp_path):
+    from bench.data.cifar10dvs import CIFAR10DVS
+
+    from tests.fixtures import write_cifar10dvs
+
+    write_cifar10dvs(tmp_path / "cifar10dvs", per_class=2)
+    (tmp_path / "cifar10dvs/CIFAR10DVS/__MACOSX/airplane").mkdir(parents=True)
+    with pytest.raises(ValueError, match="holds folders that are not classes \\(__MACOSX\\); remove them"):
+        CIFAR10DVS(4, root=str(tmp_path)).make_split()

@@ -1,0 +1,26 @@
+"""bench.verify: re-running committed cells in a scratch folder and comparing."""
+
+import pytest
+
+from bench.verify import compare, main
+
+RECORD = {"metrics": {"test_top1": 98.3333, "synaptic_operations": {"dense": 9.5e6}}, "best_epoch": 6, "epochs": 12,
+          "n_test": 360, "split_fingerprint": "faf2", "provenance": {"wall_s": 30.0}}
+
+
+def test_compare_names_every_differing_field_and_ignores_provenance():
+    assert compare(RECORD, {**RECORD, "provenance": {"wall_s": 99.0}}) == ("identical", [])
+    moved = {**RECORD, "best_epoch": 3, "metrics": {**RECORD["metrics"], "test_top1": 97.7778}}
+    verdict, fields = compare(RECORD, moved)
+    assert verdict == "different" and fields == ["best_epoch: 6 -> 3", "metrics.test_top1: 98.3333 -> 97.7778"]
+    nudged = {**RECORD, "metrics": {**RECORD["metrics"], "test_top1": 98.3334}}
+    assert compare(RECORD, nudged, tolerance=0.001)[0] == "within tolerance"
+    assert compare(RECORD, nudged)[0] == "different"
+
+
+@pytest.mark.slow
+def test_a_committed_digits_cell_reproduces_exactly_without_touching_results(in_repo, capsys):
+    before = {p: p.stat().st_mtime_ns for p in (in_repo / "results").rglob("*") if p.is_file()}
+    assert main(["digits/lif/0"]) == 0
+    assert "digits/lif/0: identical" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in (in_repo / "results").rglob("*") if p.is_file()} == before
