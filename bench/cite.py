@@ -1,5 +1,5 @@
 """Print a BibTeX entry for the current leaderboard table: the software (CITATION.cff) plus the
-table's version, content hash, git commit and dvc.lock hash (results/table-versions.csv).
+table's version, content hash, git commit and dvc.lock hash (results/leaderboard/table-versions.csv).
 
 Usage: python -m bench.cite [--profile NAME] [--version N]
 """

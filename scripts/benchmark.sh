@@ -8,4 +8,4 @@ bash scripts/setup.sh
 source .venv/bin/activate
 dvc repro "$@"
 echo
-echo "leaderboard: results/leaderboard.md (also .html, .tex, .csv; figures in results/plots/; cite with python -m bench.cite)"
+echo "leaderboard: results/leaderboard/leaderboard.md (also .html, .tex, .csv; figures in results/leaderboard/plots/; cite with python -m bench.cite)"

@@ -1,6 +1,9 @@
 import json
+import os
+import pathlib
 import re
 import shutil
+import signal
 import time
 
 import numpy as np
@@ -10,7 +13,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from bench.cite import entry
-from bench.leaderboard import build, read_reported
+from bench.leaderboard import build, publish, read_reported
 from bench.leaderboard.records import load_records
 from bench.leaderboard.stats import leaderboard_table, select_profile, welch_interval
 from bench.record import Record
@@ -85,24 +88,24 @@ def test_mean_std_and_the_welch_interval_against_lif_by_hand(results, monkeypatc
 
 def test_tables_show_failures_incomplete_rows_and_reported_numbers_apart(results, monkeypatch):
     run(results, monkeypatch, profile=OmegaConf.merge(PROFILE, {"neurons": ["lif", "qif", "plif"]}))
-    md = (results / "results/leaderboard.md").read_text()
+    md = (results / "results/leaderboard/leaderboard.md").read_text()
     assert "| qif " in md and "92.00 ± 2.00" in md and "-3.50 [" in md
     assert "INCOMPLETE: 2 of 3 seeds" in md and "seed 2: DivergedError" in md
     assert "qif (reported)" in md and "99.50 ± 0.10" in md and "reported: Doe 2025, Table 2" in md
     assert "cifar10" not in md  # reported numbers of tasks outside the profile are not shown
     assert "| plif " in md and "INCOMPLETE: 0 of 3 seeds" in md  # asked for by the profile, no record yet
     assert "10.00" not in md  # the override run and the foreign seed are left out
-    table = pd.read_csv(results / "results/leaderboard.csv")
+    table = pd.read_csv(results / "results/leaderboard/leaderboard.csv")
     measured = table[table.kind == "measured"]
     assert measured.set_index("neuron").top1_mean.dropna().to_dict() == {"qif": 92.0, "lif": 95.5}  # reported row not in means
 
 
 def test_every_format_shows_the_same_numbers(results, monkeypatch):
     run(results, monkeypatch)
-    md = (results / "results/leaderboard.md").read_text()
-    tex = (results / "results/leaderboard.tex").read_text()
-    page = (results / "results/leaderboard.html").read_text()
-    csv = pd.read_csv(results / "results/leaderboard.csv")
+    md = (results / "results/leaderboard/leaderboard.md").read_text()
+    tex = (results / "results/leaderboard/leaderboard.tex").read_text()
+    page = (results / "results/leaderboard/leaderboard.html").read_text()
+    csv = pd.read_csv(results / "results/leaderboard/leaderboard.csv")
     for row in csv.itertuples():
         shown = f"{row.top1_mean:.2f}"
         assert shown in md and shown in tex and shown in page
@@ -112,7 +115,7 @@ def test_every_format_shows_the_same_numbers(results, monkeypatch):
 
 def test_the_html_page_is_standalone_and_sortable(results, monkeypatch):
     run(results, monkeypatch)
-    page = (results / "results/leaderboard.html").read_text()
+    page = (results / "results/leaderboard/leaderboard.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no network references"
     assert "<script>" in page and "aria-sort" in page and 'data-sort="92.0"' in page
 
@@ -130,11 +133,11 @@ def test_the_hash_and_version_follow_the_numbers_and_only_the_numbers(results, m
     assert changed["content_hash"] != first["content_hash"]
     assert (changed["version"], changed["date"]) == (2, "2026-02-03")
     assert "~digits/qif" in changed["changes"]
-    changelog = (results / "results/CHANGELOG.md").read_text()
+    changelog = (results / "results/leaderboard/CHANGELOG.md").read_text()
     assert changelog.index("t-v2") < changelog.index("t-v1") and first["content_hash"] in changelog
     identity = f"t-v2 ({changed['date']}), content sha256 {changed['content_hash']}"
-    assert identity in (results / "results/leaderboard.md").read_text()
-    bib = entry("t", history_path=results / "results/table-versions.csv", citation_path=ROOT / "CITATION.cff")
+    assert identity in (results / "results/leaderboard/leaderboard.md").read_text()
+    bib = entry("t", history_path=results / "results/leaderboard/table-versions.csv", citation_path=ROOT / "CITATION.cff")
     assert bib.startswith("@misc{") and "t-v2" in bib and changed["content_hash"] in bib and "year = {2026}" in bib
 
 
@@ -209,7 +212,7 @@ def test_the_html_page_renders_and_sorts_in_a_headless_browser_offline(results, 
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
-        driver.get((results / "results/leaderboard.html").as_uri())
+        driver.get((results / "results/leaderboard/leaderboard.html").as_uri())
         assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0  # nothing fetched
         table = driver.find_element(By.CSS_SELECTOR, "table[data-task='digits']")
         def names():
@@ -239,14 +242,83 @@ def test_a_record_made_under_another_config_is_stale_not_a_number(results, monke
     qif = table[(table.neuron == "qif") & (table.kind == "measured")].iloc[0]
     assert (qif.n_seeds, qif.top1_mean, bool(qif.incomplete)) == (2, 92.0, True)  # seeds 0 and 2: (90 + 94) / 2
     assert qif.stale == "seed 1 (`dvc repro train@qif-digits-1`)"
-    md = (results / "results/leaderboard.md").read_text()
+    md = (results / "results/leaderboard/leaderboard.md").read_text()
     assert "STALE (made under another config than params.yaml asks for): seed 1 (`dvc repro train@qif-digits-1`)" in md
 
 
 def test_a_deleted_history_never_lets_a_version_number_be_reused(results, monkeypatch):
     _, first = run(results, monkeypatch)
-    (results / "results/table-versions.csv").unlink()
+    (results / "results/leaderboard/table-versions.csv").unlink()
     record = results / "runs/digits/qif/1/record.json"
     record.write_text(record.read_text().replace('"test_top1": 92.0', '"test_top1": 93.0'))
     _, second = run(results, monkeypatch)
     assert (first["version"], second["version"]) == (1, 2)
+
+
+def publish_killed_at(root, kill_at: int, swap: str) -> int:
+    """Runs the stage in a forked child that SIGKILLs itself at its `kill_at`-th file write,
+    rename or removal; the child's exit code (-9 if the kill came, 0 if the run finished first)."""
+    pid = os.fork()
+    if pid:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    code = 1
+    try:  # the child: patching its own copy of the modules touches nothing in the test process
+        calls = [0]
+
+        def hook(function):
+            def wrapped(*args, **kwargs):
+                calls[0] += 1
+                if calls[0] == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return function(*args, **kwargs)
+            return wrapped
+
+        pathlib.Path.write_text, os.replace, shutil.rmtree = map(hook, (pathlib.Path.write_text, os.replace, shutil.rmtree))
+        publish.exchange = hook(publish.exchange if swap == "exchange" else lambda a, b: False)
+        os.chdir(root)
+        build(root / "runs", root / "results", PROFILE)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+@pytest.mark.parametrize("swap", ["exchange", "two renames"])
+def test_a_kill_at_any_point_of_publishing_leaves_the_old_set_or_the_new_one(results, monkeypatch, tmp_path_factory, swap):
+    """SIGKILL at every file write, rename and removal of a publish: the published folder is the
+    whole old set or the whole new one (with two renames, possibly absent with a complete backup,
+    which the next run restores); nothing else appears in results/, and the next run publishes
+    the new set and leaves no leftovers."""
+    run(results, monkeypatch)
+    old = outputs(results)
+    write(results, "qif", 1, 93.0)  # the next table differs
+    start = tmp_path_factory.mktemp("start") / "repo"  # the state each killed run starts from
+    shutil.copytree(results, start)
+    run(start, monkeypatch)
+    new = outputs(start)
+    shutil.rmtree(start)
+    shutil.copytree(results, start)
+    assert new != old
+    states, recovered = set(), set()
+    for kill_at in range(1, 100):
+        shutil.rmtree(results)
+        shutil.copytree(start, results)
+        code = publish_killed_at(results, kill_at, swap)
+        assert code in (0, -signal.SIGKILL)
+        assert {p.name for p in (results / "results").iterdir()} <= {"leaderboard", "reported.csv"}
+        now = outputs(results)
+        if code == 0:
+            assert now == new and not list(results.glob(".results-*"))
+            break
+        if now == old or now == new:
+            states.add("old" if now == old else "new")
+        else:
+            assert swap == "two renames" and not (results / "results/leaderboard").exists(), f"kill {kill_at}: a mixture"
+            assert {p.name: p.read_bytes() for p in sorted(results.glob(".results-leaderboard.backup/**/*")) if p.is_file()} == {
+                k: v for k, v in old.items() if k != "reported.csv"}
+            states.add("absent, backup complete")
+        leftovers = (now == old, now == new, tuple(sorted(p.name for p in results.glob(".results-*"))))
+        if leftovers not in recovered:  # the next run recovers and publishes
+            run(results, monkeypatch)
+            assert outputs(results) == new and not list(results.glob(".results-*"))
+            recovered.add(leftovers)
+    assert code == 0 and {"old", "new"} <= states, states

@@ -48,10 +48,10 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     cells = {f"train@{n}-digits-{s}" for n in ("lif", "qif") for s in (0, 1)}
     assert stages_run(out) == {"prepare@digits", "dynamics@lif", "dynamics@qif", "leaderboard", *cells}
     assert (repo / "results/figures/dynamics-qif.png").is_file()
-    board = pd.read_csv(repo / "results/leaderboard.csv")
+    board = pd.read_csv(repo / "results/leaderboard/leaderboard.csv")
     assert sorted(board.neuron) == ["lif", "qif"] and (board.n_seeds == 2).all()
     assert (board.top1_mean > 50).all(), board  # one epoch on digits already learns
-    assert "## digits" in (repo / "results/leaderboard.md").read_text()
+    assert "## digits" in (repo / "results/leaderboard/leaderboard.md").read_text()
     assert "up to date" in sh("dvc", "status", cwd=repo)
     sh("dvc", "plots", "show", "-o", "dvc_plots", cwd=repo)  # DVC renders the leaderboard's figures
     page = (repo / "dvc_plots/index.html").read_text()
@@ -68,12 +68,12 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     follow_add_a_neuron_doc(repo)
     out = sh("dvc", "exp", "run", cwd=repo)
     assert stages_run(out) == {"dynamics@cubic", "train@cubic-digits-0", "train@cubic-digits-1", "leaderboard"}
-    board = pd.read_csv(repo / "results/leaderboard.csv").set_index("neuron")
+    board = pd.read_csv(repo / "results/leaderboard/leaderboard.csv").set_index("neuron")
     assert board.loc["cubic", "n_seeds"] == 2 and pd.notna(board.loc["cubic", "delta_top1"])
-    assert re.search(r"\| cubic +\| [\d.]+ ± [\d.]+ +\| [-+][\d.]+ \[", (repo / "results/leaderboard.md").read_text())
+    assert re.search(r"\| cubic +\| [\d.]+ ± [\d.]+ +\| [-+][\d.]+ \[", (repo / "results/leaderboard/leaderboard.md").read_text())
     for table in ("leaderboard.tex", "leaderboard.html"):
         assert "cubic" in (repo / "results" / table).read_text()
-    changelog = (repo / "results/CHANGELOG.md").read_text()
+    changelog = (repo / "results/leaderboard/CHANGELOG.md").read_text()
     assert "tiny-v3" in changelog and "+digits/cubic" in changelog
 
     # a corrupted record fails the stage, naming the file, and leaves the previous tables in place

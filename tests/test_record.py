@@ -90,7 +90,7 @@ def test_adding_a_metric_is_one_spec_entry(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True,
                    env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "0"})
-    results = tmp_path / "results"
+    results = tmp_path / "results/leaderboard"
     assert pd.read_csv(results / "leaderboard.csv").activation_sparsity_mean.tolist() == [pytest.approx(0.905)]
     for table in ("leaderboard.md", "leaderboard.tex", "leaderboard.html"):
         text = (results / table).read_text()

@@ -96,7 +96,7 @@ def identity_lines(meta: dict) -> list[str]:
     return [
         f"Table version {meta['profile']}-v{meta['version']} ({meta['date']}), content sha256 {meta['content_hash']}",
         f"Produced by git commit {meta['git_commit']}{dirty} with dvc.lock sha256 {meta['dvc_lock_hash']}",
-        "Cite with `python -m bench.cite`; history in results/CHANGELOG.md.",
+        "Cite with `python -m bench.cite`; history in results/leaderboard/CHANGELOG.md.",
     ]
 
 

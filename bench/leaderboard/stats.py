@@ -28,7 +28,7 @@ def _metric_columns() -> list[str]:
     return columns
 
 
-COLUMNS = [  # the tidy table, in this order (results/leaderboard.csv)
+COLUMNS = [  # the tidy table, in this order (results/leaderboard/leaderboard.csv)
     "task", "neuron", "kind", "n_seeds", "n_seeds_expected", "incomplete", "n_failed", "failures", "stale",
     *_metric_columns(), "split_protocol", "source", "where", "note",
 ]
