@@ -14,12 +14,18 @@ from bench.neurons.base import Neuron
 
 def neuron_factory(cfg: DictConfig):
     """A function returning a new neuron per call (every spiking layer owns one), with the
-    runtime's backend and its surrogate calibrated for the task's T and tdBN alpha."""
+    runtime's backend and its surrogate calibrated for what that layer receives: the task's T,
+    the tdBN scale of its input (the model's alpha unless the backbone says otherwise, e.g. a
+    residual sum) and, for the stem under direct encoding, the same input at every step."""
     make = instantiate(cfg.neuron, _partial_=True, backend=cfg.runtime.neuron_backend)
 
-    def neuron() -> Neuron:
+    def neuron(*, stem: bool = False, alpha: float | None = None) -> Neuron:
         layer = make()
-        layer.calibrate(T=cfg.task.T, alpha=cfg.task.model.alpha)
+        layer.calibrate(
+            T=cfg.task.T,
+            alpha=cfg.task.model.alpha if alpha is None else alpha,
+            repeated_input=stem and cfg.task.encoding == "direct",
+        )
         return layer
 
     return neuron

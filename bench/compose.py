@@ -8,7 +8,7 @@ from dvc.utils.hydra import compose_and_dump
 from omegaconf import OmegaConf
 
 from bench.atomic import atomic_path
-from bench.config import PARAMS_FILE, check_names
+from bench.config import PARAMS_FILE, check_names  # also registers the bench.plan resolver
 
 
 def compose(output: Path = PARAMS_FILE, overrides: list[str] = (), root: Path = Path(".")) -> None:
@@ -18,7 +18,7 @@ def compose(output: Path = PARAMS_FILE, overrides: list[str] = (), root: Path = 
             config_dir=str((Path(root) / "conf").resolve()),
             config_module=None,
             config_name="config",
-            plugins_path=str((Path(root) / "hydra_plugins").resolve()),
+            plugins_path=str(Path(root).resolve()),  # as DVC does: the folder that holds hydra_plugins/
             overrides=list(overrides),
         )
         check_names(OmegaConf.load(staging))

@@ -33,7 +33,8 @@ def check_names(params: DictConfig) -> DictConfig:
         for name in params.get(group) or {}:
             check_name(kind, name)
     profile = params.get("profile") or {}
-    for kind, key in (("neuron", "neurons"), ("task", "tasks"), ("task", "single_seed_tasks"), ("profile", "name")):
+    for kind, key in (("neuron", "neurons"), ("neuron", "baseline"), ("neuron", "arms"), ("task", "tasks"),
+                      ("task", "single_seed_tasks"), ("profile", "name")):
         value = profile.get(key)
         for name in [value] if isinstance(value, str) else value or []:
             check_name(kind, name)
@@ -72,6 +73,15 @@ def group_option(group: str, option: str) -> DictConfig:
             raise KeyError(f"override {group}={option}: no conf/{group}/{option}.yaml ({e})") from e
     OmegaConf.set_struct(cfg, False)
     return cfg[group]
+
+
+def neuron_config(name: str, conf_dir: Path = CONF_DIR) -> DictConfig:
+    """conf/neuron/<name>.yaml as Hydra composes it (with its surrogate and, for a variant, its
+    base neuron): ready for hydra.utils.instantiate."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
+        return compose(f"neuron/{name}").neuron
 
 
 def is_group_choice(override: str) -> bool:
@@ -148,16 +158,49 @@ class Cell:
     neuron: str
     task: str
     seed: int
-    stage: str  # its dvc.yaml matrix stage (`train` or `train-single-seed`)
+
+    @property
+    def key(self) -> str:
+        return f"{self.neuron}-{self.task}-{self.seed}"
 
     @property
     def addressing(self) -> str:
         """The stage name as DVC addresses it (`dvc repro train@qif-digits-0`)."""
-        return f"{self.stage}@{self.neuron}-{self.task}-{self.seed}"
+        return f"train@{self.key}"
 
 
 def planned_cells(profile: DictConfig) -> list[Cell]:
-    """Every cell the profile runs, as dvc.yaml's matrices expand it: neurons x tasks x seeds, and
-    neurons x single-seed tasks x the first seed (seed 0, e.g. ImageNet)."""
-    cells = [Cell(n, t, s, "train") for n in profile.neurons for t in profile.tasks for s in profile.seeds]
-    return cells + [Cell(n, t, 0, "train-single-seed") for n in profile.neurons for t in profile.single_seed_tasks]
+    """Every cell the profile runs: neurons x tasks x seeds, and neurons x single-seed tasks x the
+    first seed (seed 0, e.g. ImageNet)."""
+    cells = [Cell(n, t, s) for n in profile.neurons for t in profile.tasks for s in profile.seeds]
+    return cells + [Cell(n, t, 0) for n in profile.neurons for t in profile.single_seed_tasks]
+
+
+def neuron_code(name: str, neuron: DictConfig) -> str:
+    """The source file of a neuron's class (`bench.neurons.lif.LIF` -> bench/neurons/lif.py): what
+    its cells track as code. Variants (conf/neuron/lif-aw.yaml: the same class, other settings)
+    share their base neuron's file."""
+    target = neuron.get("_target_") if isinstance(neuron, DictConfig) else None
+    if not isinstance(target, str) or "." not in target:
+        raise ValueError(f"neuron {name!r}: its config needs `_target_: <module>.<Class>` (conf/neuron/{name}.yaml)")
+    return target.rsplit(".", 1)[0].replace(".", "/") + ".py"
+
+
+def plan(profile: DictConfig, neurons: DictConfig) -> DictConfig:
+    """What dvc.yaml runs, as params.yaml's `plan` (the `bench.plan` resolver of conf/config.yaml):
+    each neuron's code file, and every cell keyed by its stage name, with the code it tracks.
+    DVC's `foreach` cannot compute, so the profile's matrix is expanded here."""
+    baseline, arms = profile.get("baseline"), profile.get("arms") or {}
+    for name in [*([baseline] if baseline else []), *arms]:
+        if name not in profile.neurons:
+            raise KeyError(f"profile {profile.name!r}: baseline/arm {name!r} is not one of its neurons {list(profile.neurons)}")
+    code = {}
+    for name in profile.neurons:
+        if name not in neurons:
+            raise KeyError(f"profile {profile.name!r} lists neuron {name!r}, which conf/config.yaml does not register")
+        code[name] = neuron_code(name, neurons[name])
+    cells = {c.key: {"neuron": c.neuron, "task": c.task, "seed": c.seed, "code": code[c.neuron]} for c in planned_cells(profile)}
+    return OmegaConf.create({"neurons": {name: {"code": path} for name, path in code.items()}, "cells": cells})
+
+
+OmegaConf.register_new_resolver("bench.plan", plan, replace=True)

@@ -99,6 +99,10 @@ def trajectory(neuron: Neuron, u0: float, steps: int) -> list[float]:
 
 
 def analyse(neuron: Neuron) -> dict:
+    lo, hi = scan_range(neuron)
+    u = np.linspace(lo, hi, 1001)
+    if np.all(g(neuron, u) == u):  # no leak (IF): every potential below threshold stays where it is
+        return {"neuron": repr(neuron), "fixed_points": [], "neutral": "g(u) = u: every potential is a fixed point (no leak)"}
     points = fixed_points(neuron)
     report = {"neuron": repr(neuron), "fixed_points": [asdict(p) for p in points]}
     stable = [p for p in points if p.stable]
@@ -151,6 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     neuron = instantiate(lookup(load_params(), "neurons", args.neuron, "neuron"))
     report = analyse(neuron)
+    if "neutral" in report:
+        print(report["neutral"])
     for p in report["fixed_points"]:
         print(f"fixed point u* = {p['u']:.6g}: g'(u*) = {p['slope']:.6g} -> {p['approach']}")
     if "basin_of_rest" in report:

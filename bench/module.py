@@ -2,14 +2,18 @@
 the efficiency measurements of bench.efficiency (firing rates, operations, energy) at test time."""
 
 from collections.abc import Callable
+from functools import partial
 
 import lightning as L
+import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from bench.efficiency import EfficiencyMetrics
+from bench.neurons import Neuron
 
 LR_SCHEDULES = ("cosine", "constant")
 ENCODINGS = ("direct", "frames")
@@ -58,6 +62,9 @@ class SpikingClassifier(L.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
         self.efficiency = EfficiencyMetrics(backbone)
         self.efficiency_results: dict = {}
+        self.test_predictions: pd.DataFrame | None = None  # per test sample: index, target, prediction
+        self._predicted: list[Tensor] = []
+        self._targets: list[Tensor] = []
 
     def encode(self, x: Tensor) -> Tensor:
         """direct: the analog image [B, ...] is presented at every timestep;
@@ -76,31 +83,74 @@ class SpikingClassifier(L.LightningModule):
         x, y = batch
         loss = self.loss(self(x), y)
         if not torch.isfinite(loss):
-            raise DivergedError(f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, step {batch_idx}")
+            where = self.non_finite_source(x)
+            raise DivergedError(
+                f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, step {batch_idx}; {where}"
+            )
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> None:
+    @torch.no_grad()
+    def non_finite_source(self, x: Tensor) -> str:
+        """Which layer first produces non-finite values on input x (a forward pass with hooks, run
+        only after a failure)."""
+        found: list[str] = []
+
+        def check(name: str, module: nn.Module, inputs, output) -> None:
+            if not found and isinstance(output, Tensor) and not output.isfinite().all():
+                kind = "the neuron's potential" if isinstance(module, Neuron) else type(module).__name__
+                finite_input = bool(inputs[0].isfinite().all())
+                found.append(f"first non-finite values from layer {name} ({kind}, finite input: {finite_input})")
+
+        hooks = [module.register_forward_hook(partial(check, name)) for name, module in self.backbone.named_modules() if name]
+        try:
+            self(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return found[0] if found else "every layer's output is finite on this batch (the loss itself overflowed)"
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> Tensor:
         x, y = batch
         logits = self(x)
         self.log(f"{stage}/loss", self.loss(logits, y), on_step=False, on_epoch=True, sync_dist=True)
         metrics.update(logits.mean(0), y)
         self.log_dict(metrics, on_step=False, on_epoch=True)
+        return logits.mean(0)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_metrics)
+        logits = self._evaluate(batch, "test", self.test_metrics)
         self.efficiency.add_samples(len(batch[1]))
+        self._predicted.append(logits.argmax(-1).cpu())
+        self._targets.append(batch[1].cpu())
 
     def on_test_start(self) -> None:
         # Counting only at test time, so training pays nothing for it.
         self.efficiency.reset()
         self.efficiency.attach()
+        self._predicted, self._targets = [], []
 
     def on_test_epoch_end(self) -> None:
         self.efficiency_results = self.efficiency.compute()  # synchronised across processes
+        self.test_predictions = self.gather_predictions()
+
+    def gather_predictions(self) -> pd.DataFrame:
+        """Every test sample's target and predicted class, by its index in the test split, for the
+        paired statistics of the leaderboard. Process r of w evaluated samples r, r + w, ...
+        (bench.data.datamodule), in order."""
+        empty = np.array([], dtype=np.int64)
+        mine = (torch.cat(self._targets).numpy(), torch.cat(self._predicted).numpy()) if self._targets else (empty, empty)
+        world = self.trainer.world_size if self._trainer is not None else 1
+        shards = [mine]
+        if world > 1:
+            shards = [None] * world
+            torch.distributed.all_gather_object(shards, mine)
+        rows = [pd.DataFrame({"index": rank + world * np.arange(len(targets)), "target": targets, "prediction": predicted})
+                for rank, (targets, predicted) in enumerate(shards)]
+        return pd.concat(rows).sort_values("index").astype(int).reset_index(drop=True)
 
     def on_test_end(self) -> None:
         self.efficiency.detach()

@@ -19,6 +19,7 @@ from bench.atomic import atomic_path
 RUNS_DIR = Path("results/runs")  # results/runs/<task>/<neuron>/<seed>/{record.json,history.csv}
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "test-predictions.csv"  # per test sample: index in the test split, target, predicted class
 
 
 def run_dir(task: str, neuron: str, seed: int, root: Path = RUNS_DIR) -> Path:
@@ -117,7 +118,9 @@ class Provenance(BaseModel):
 class Record(BaseModel):
     """What bench.train writes to results/runs/<task>/<neuron>/<seed>/record.json."""
 
-    model_config = ConfigDict(extra="forbid")
+    # infinities (e.g. the IF neuron's tau) are written as the strings "Infinity"/"-Infinity":
+    # valid JSON that keeps the value (the default would write null)
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
     neuron: str
     task: str
@@ -162,15 +165,17 @@ def validate(record: dict) -> Record:
         raise ValueError(f"not a valid record ({_problems(e)})") from e
 
 
-def write_record(out_dir: Path, record: dict, history_csv: str | None = None) -> None:
-    """Validates, then replaces `out_dir` with {record.json, history.csv} in one rename: readers
-    see the old run or the new one, never half of one."""
+def write_record(out_dir: Path, record: dict, history_csv: str | None = None, predictions_csv: str | None = None) -> None:
+    """Validates, then replaces `out_dir` with {record.json, history.csv, test-predictions.csv} in
+    one rename: readers see the old run or the new one, never half of one."""
     text = validate(record).model_dump_json(indent=2, exclude_unset=True) + "\n"
     with atomic_path(out_dir) as staging:
         staging.mkdir(parents=True)
         (staging / RECORD_FILE).write_text(text)
         if history_csv is not None:
             (staging / HISTORY_FILE).write_text(history_csv)
+        if predictions_csv is not None:
+            (staging / PREDICTIONS_FILE).write_text(predictions_csv)
 
 
 def read_record(path: Path) -> Record:

@@ -39,7 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.callbacks import TrainThroughput, peak_memory
 from bench.cell import build
-from bench.config import cell_config, config_hash, load_params
+from bench.config import Cell, cell_config, config_hash, load_params
 from bench.module import DivergedError
 from bench.neurons.base import Neuron
 from bench.provenance import provenance
@@ -123,8 +123,9 @@ def make_loggers(cfg: DictConfig, work_dir: Path) -> list:
     return loggers
 
 
-def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | None = None) -> tuple[dict, dict]:
-    """Returns (metrics, extra facts) for the record. Test uses the checkpoint best on validation."""
+def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | None = None) -> tuple[dict, dict, str]:
+    """Returns (metrics, extra facts, per-sample test predictions as CSV) for the record. Test uses
+    the checkpoint best on validation."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
     callbacks, checkpoint, throughput = make_callbacks(cfg, work_dir)
@@ -165,7 +166,7 @@ def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | Non
         "train_samples_per_s": throughput and throughput.samples_per_s,
         **peak_memory(),
     }
-    return metrics, facts
+    return metrics, facts, module.test_predictions.to_csv(index=False)
 
 
 def history(work_dir: Path) -> str | None:
@@ -188,8 +189,7 @@ class UsageError(Exception):
 def is_pipeline_run(neuron: str, task: str, seed: int, overrides: list[str]) -> bool:
     """Only the cell's own DVC stage (DVC sets DVC_STAGE for its commands), without overrides,
     writes results/runs/; anything else is a scratch run."""
-    stages = {f"{stage}@{neuron}-{task}-{seed}" for stage in ("train", "train-single-seed")}
-    return not overrides and os.environ.get("DVC_STAGE") in stages
+    return not overrides and os.environ.get("DVC_STAGE") == Cell(neuron, task, seed).addressing
 
 
 @contextmanager
@@ -241,9 +241,9 @@ def _run_cell(cfg: DictConfig, overrides: list[str], out_dir: Path, work_dir: Pa
         "overrides": list(overrides),
     }
     start = time.perf_counter()
-    error = None
+    error, predictions = None, None
     try:
-        record["metrics"], facts = fit_and_test(cfg, work_dir, resume)
+        record["metrics"], facts, predictions = fit_and_test(cfg, work_dir, resume)
         record.update(facts)
     except SIGTERMException:  # preempted, timed out, stopped: no record, a resumable work dir
         print(f"cell {cfg.neuron_name}/{cfg.task_name}/{cfg.seed} stopped by SIGTERM; no record written; "
@@ -260,7 +260,7 @@ def _run_cell(cfg: DictConfig, overrides: list[str], out_dir: Path, work_dir: Pa
     }
     record["config"] = OmegaConf.to_container(cfg, resolve=True)
     if is_global_zero():
-        write_record(out_dir, record, history(work_dir))
+        write_record(out_dir, record, history(work_dir), predictions)
         if error is None or isinstance(error, DivergedError):
             (work_dir / "config_hash").unlink(missing_ok=True)  # finished: a rerun trains afresh
     if error is not None and not isinstance(error, DivergedError):

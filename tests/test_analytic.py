@@ -8,7 +8,7 @@ import pytest
 
 from bench.neurons.analytic import pooled_potential_std
 from bench.neurons.lif import LIF
-from bench.neurons.qif import analytic_window_width
+from bench.neurons.qif import QIF, analytic_window_width
 
 KAPPA = math.sqrt(2 * math.pi)
 PARAMETER_SETS = {
@@ -75,3 +75,54 @@ def test_lif_without_spikes_is_the_ar1_variance():
     expected = [s**2 * (1 - k ** (2 * t)) / (1 - k**2) for t in range(1, T + 1)]
     pooled = math.sqrt(sum(expected) / T)  # means are all 0
     assert pooled_potential_std(LIF(tau=2.0, threshold=50.0), sigma_x=s, T=T) == pytest.approx(pooled, rel=1e-4)
+
+
+def monte_carlo_repeated_std(neuron, sigma_x, T, n=200_000, seed=0):
+    """Independent simulation of the stem under direct encoding: one x per sample, shown T times."""
+    import torch
+
+    x = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * sigma_x
+    u = torch.full((n,), float(neuron.rest), dtype=torch.float64)
+    pre_spike = []
+    with torch.no_grad():
+        for _ in range(T):
+            h = u + neuron.f(u) + x
+            pre_spike.append(h)
+            u = torch.where(h >= neuron.threshold, torch.full_like(h, float(neuron.u_reset)), h)
+    return torch.stack(pre_spike).std().item()
+
+
+@pytest.mark.parametrize("T", [2, 4, 10])
+@pytest.mark.parametrize("make", [LIF, QIF], ids=["lif", "qif"])
+def test_repeated_input_window_matches_monte_carlo_and_is_wider_than_iid(make, T):
+    neuron = make()
+    repeated = pooled_potential_std(neuron, sigma_x=1.0, T=T, repeated_input=True)
+    assert repeated == pytest.approx(monte_carlo_repeated_std(neuron, 1.0, T), rel=0.01)
+    assert repeated > 1.1 * pooled_potential_std(neuron, sigma_x=1.0, T=T)  # the audit: +14% to +38%
+
+
+def test_each_layer_is_calibrated_for_what_it_receives():
+    """Stem under direct encoding: repeated input; a residual block's last neuron behind an
+    identity shortcut: its branch's alpha / sqrt(2); every other layer: i.i.d. at the model's alpha."""
+    from omegaconf import OmegaConf
+
+    from bench.cell import neuron_factory
+    from bench.models import SpikingResNet19
+    from bench.neurons.base import Neuron
+
+    neuron = {"_target_": "bench.neurons.lif.LIF", "surrogate": {"_target_": "bench.neurons.surrogate.AnalyticWindow"}}
+    cfg = OmegaConf.create({"neuron": neuron, "runtime": {"neuron_backend": "eager"},
+                            "task": {"T": 4, "encoding": "direct", "model": {"alpha": 1.0}}})
+    model = SpikingResNet19(neuron_factory(cfg), in_channels=3, num_classes=10, input_size=8)
+    width = {name: m.surrogate.width for name, m in model.named_modules() if isinstance(m, Neuron)}
+
+    def expected(alpha, repeated=False):
+        return KAPPA * pooled_potential_std(LIF(), sigma_x=alpha, T=4, repeated_input=repeated)
+
+    assert width["stem.1"] == pytest.approx(expected(1.0, repeated=True))
+    assert width["layers.0.0.neuron1"] == pytest.approx(expected(1.0))
+    assert width["layers.0.0.neuron2"] == pytest.approx(expected(1 / math.sqrt(2)))  # identity shortcut
+    assert width["layers.1.0.neuron2"] == pytest.approx(expected(1.0))  # projection shortcut: two branches
+    cfg.task.encoding = "frames"  # event frames differ every step: the stem is i.i.d. too
+    model = SpikingResNet19(neuron_factory(cfg), in_channels=3, num_classes=10, input_size=8)
+    assert model.stem[1].surrogate.width == pytest.approx(expected(1.0))

@@ -7,7 +7,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from bench.compose import compose
-from bench.config import cell_config, config_hash, load_params, planned_cells, prepared_dir
+from bench.config import cell_config, config_hash, load_params, plan, planned_cells, prepared_dir
 
 
 def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):
@@ -18,12 +18,16 @@ def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):
     assert (in_repo / "params.yaml").read_text() == fresh.read_text()
 
 
-def test_every_profile_neuron_follows_the_file_convention(in_repo):
+def test_every_profile_neuron_tracks_the_file_of_its_class(in_repo):
+    """dvc.yaml tracks plan.neurons.<name>.code for the cells of neuron <name>: the file of its
+    class, which a variant shares with its base neuron."""
     params = load_params()
     for neuron in params.profile.neurons:
         target = params.neurons[neuron]["_target_"]
-        # dvc.yaml tracks bench/neurons/<name>.py for the cells of neuron <name>
-        assert target.startswith(f"bench.neurons.{neuron}."), f"{neuron}: _target_ {target}"
+        code = params.plan.neurons[neuron].code
+        assert (in_repo / code).is_file() and code == target.rsplit(".", 1)[0].replace(".", "/") + ".py"
+    assert params.plan.neurons["lif-aw"].code == params.plan.neurons["lif"].code == "bench/neurons/lif.py"
+    assert params.plan.neurons["qif-rect"].code == "bench/neurons/qif.py"
 
 
 def test_dvc_yaml_prepares_and_tracks_the_folder_the_code_reads(in_repo):
@@ -31,18 +35,34 @@ def test_dvc_yaml_prepares_and_tracks_the_folder_the_code_reads(in_repo):
     stages = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]
     folder = str(prepared_dir("${item.task}"))
     assert [next(iter(out)) for out in stages["prepare"]["outs"]] == [folder]
-    assert folder in stages["train"]["deps"]
+    assert folder in stages["train"]["do"]["deps"]
 
 
-def test_planned_cells_expand_the_profile_as_dvc_yaml_does(in_repo):
-    profile = OmegaConf.create({"neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1],
+def test_planned_cells_expand_the_profile_into_the_plan_dvc_yaml_runs(in_repo):
+    profile = OmegaConf.create({"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1],
                                 "single_seed_tasks": ["imagenet-resnet34-t4"]})
     cells = planned_cells(profile)
     assert [c.addressing for c in cells] == [
         "train@lif-digits-0", "train@lif-digits-1", "train@qif-digits-0", "train@qif-digits-1",
-        "train-single-seed@lif-imagenet-resnet34-t4-0", "train-single-seed@qif-imagenet-resnet34-t4-0"]
+        "train@lif-imagenet-resnet34-t4-0", "train@qif-imagenet-resnet34-t4-0"]
+    the_plan = plan(profile, load_params().neurons)
+    assert list(the_plan.cells) == [c.key for c in cells]
+    assert the_plan.cells["qif-imagenet-resnet34-t4-0"] == {
+        "neuron": "qif", "task": "imagenet-resnet34-t4", "seed": 0, "code": "bench/neurons/qif.py"}
     stages = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]
-    assert stages["train-single-seed"]["matrix"]["seed"] == [0]
+    assert stages["train"]["foreach"] == "${plan.cells}" and stages["dynamics"]["foreach"] == "${plan.neurons}"
+    from dvc.repo import Repo
+
+    with Repo(str(in_repo)) as repo:  # what DVC itself expands from the committed params.yaml
+        names = {stage.addressing for stage in repo.index.stages if stage.addressing.startswith("train@")}
+    assert names == {c.addressing for c in planned_cells(load_params().profile)}
+
+
+def test_a_profile_naming_an_unregistered_neuron_is_refused(in_repo):
+    profile = OmegaConf.create({"name": "t", "neurons": ["lif", "nope"], "tasks": ["digits"], "seeds": [0],
+                                "single_seed_tasks": []})
+    with pytest.raises(KeyError, match="lists neuron 'nope', which conf/config.yaml does not register"):
+        plan(profile, load_params().neurons)
 
 
 def test_cell_config_merges_trainer_and_applies_overrides(in_repo):
@@ -85,10 +105,11 @@ def _imported_bench_files(neuron: str, root) -> set[str]:
     return {str(Path(f).resolve().relative_to(root)) for f in out.stdout.split()}
 
 
-@pytest.mark.parametrize("neuron, other", [("lif", "qif"), ("qif", "lif")])
+@pytest.mark.parametrize("neuron, other", [("lif", "qif"), ("qif", "lif"), ("lif-aw", "qif"), ("qif-rect", "lif")])
 def test_train_stage_tracks_the_code_a_cell_runs_and_no_other_neuron(in_repo, neuron, other):
-    stage = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]["train"]
-    deps = [d.replace("${item.neuron}", neuron).replace("${item.task}", "digits") for d in stage["deps"]]
+    stage = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]["train"]["do"]
+    code = load_params().plan.neurons[neuron].code
+    deps = [d.replace("${item.code}", code).replace("${item.task}", "digits") for d in stage["deps"]]
     used = _imported_bench_files(neuron, in_repo)
     assert f"bench/neurons/{other}.py" not in used, f"a {neuron} cell must not import the {other} neuron"
     untracked = [f for f in used if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]

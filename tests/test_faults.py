@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from bench.config import cell_config, load_params
+from bench.neurons.lif import LIF
 from bench.train import UsageError, main, run_cell
 
 from conftest import ROOT, wait_for_loadable
@@ -102,3 +104,21 @@ def test_a_stray_macosx_folder_in_cifar10dvs_is_named(tmp_path):
     (tmp_path / "cifar10dvs/CIFAR10DVS/__MACOSX/airplane").mkdir(parents=True)
     with pytest.raises(ValueError, match="holds folders that are not classes \\(__MACOSX\\); remove them"):
         CIFAR10DVS(4, root=str(tmp_path)).make_split()
+
+
+class NaNLIF(LIF):
+    """A neuron with a bug: its potential goes NaN once it exceeds half the threshold."""
+
+    def f(self, u):
+        return super().f(u) + torch.where(u > 0.5, torch.nan, 0.0)
+
+
+def test_a_neuron_whose_potential_goes_nan_is_a_failed_run_naming_the_layer(in_repo, tmp_path):
+    """(Both neuron paths pass a non-finite potential on: tests/test_neuron_conformance.py.)"""
+    overrides = [*FAST, f"neuron._target_={NaNLIF.__module__}.NaNLIF"]
+    record = run_cell(cell_config(load_params(), "lif", "digits", 0, overrides), overrides,
+                      runs_root=tmp_path / "runs", work_root=tmp_path / "work")
+    assert record["status"] == "failed" and "metrics" not in record
+    assert record["reason"].startswith("DivergedError: non-finite training loss (nan) at epoch 0, step 0")
+    assert "first non-finite values from layer" in record["reason"]
+    assert "(the neuron's potential, finite input: True)" in record["reason"]

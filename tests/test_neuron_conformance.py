@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from torch.overrides import TorchFunctionMode
 
+from bench.config import neuron_config
 from bench.neurons.base import Neuron
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "conf" / "neuron").glob("*.yaml"))
@@ -16,7 +16,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def make(path: Path, T: int = 4, alpha: float = 1.0) -> Neuron:
-    neuron = instantiate(OmegaConf.load(path))
+    neuron = instantiate(neuron_config(path.stem))
     neuron.calibrate(T=T, alpha=alpha)
     return neuron
 
@@ -155,6 +155,20 @@ def test_fused_path_matches_eager(config):
     torch.testing.assert_close(xf.grad, xe.grad, rtol=1e-4, atol=1e-5)
     for name in eager.learnable:
         torch.testing.assert_close(getattr(fused, name).grad, getattr(eager, name).grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["eager", "fused"])
+def test_a_non_finite_potential_is_passed_on_never_hidden(config, backend):
+    """H(nan) would be a silent 0: a NaN or infinite potential must reach the output (and so the
+    loss, which fails the run) on every path, and finite neurons must be untouched."""
+    neuron = make(config)
+    neuron.backend = backend
+    x = inputs(4, 8, 16, 6, 6)
+    x[0, 0, 0, 0, 0], x[0, 0, 0, 0, 1], x[0, 0, 0, 0, 2] = torch.nan, torch.inf, -torch.inf
+    s = neuron(x.requires_grad_())
+    assert s[0, 0, 0, 0, 0].isnan() and not s[0, 0, 0, 0, 1].isfinite() and not s[0, 0, 0, 0, 2].isfinite()
+    finite = s[:, 1:]
+    assert set(finite.unique().tolist()) <= {0.0, 1.0}
 
 
 def test_fused_path_keeps_no_more_for_backward_than_eager(config):

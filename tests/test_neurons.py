@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
+from bench.config import neuron_config
 from bench.neurons.lif import LIF
 from bench.neurons.qif import QIF
 from bench.neurons.surrogate import AnalyticWindow, ArcTan, Rectangle, Sigmoid, Triangle
@@ -138,7 +138,7 @@ def test_invalid_parameters_are_clear_errors():
 
 @pytest.mark.parametrize("name", ["lif", "qif"])
 def test_config_defaults_match_the_paper(in_repo, name):
-    cfg = OmegaConf.load(in_repo / "conf" / "neuron" / f"{name}.yaml")
+    cfg = neuron_config(name)
     neuron = instantiate(cfg)
     assert neuron.threshold == 1.0 and neuron.reset == "hard" and neuron.learnable == ()
     if name == "lif":

@@ -74,6 +74,6 @@ def test_compose_refuses_a_shell_metacharacter_task_and_keeps_params_yaml(tmp_pa
 def test_dvc_yaml_passes_names_as_quoted_words():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name in ("prepare", "dynamics", "train"):
-        cmd = stages[name]["cmd"].split("#")[0]
-        for key in ("neuron", "task"):
-            assert f"${{item.{key}}}" not in cmd or f"'${{item.{key}}}'" in cmd, cmd
+        cmd = stages[name].get("do", stages[name])["cmd"].split("#")[0]
+        for word in ("${item.neuron}", "${item.task}", "${key}"):
+            assert word not in cmd or f"'{word}'" in cmd, cmd

@@ -72,14 +72,14 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     assert board.loc["cubic", "n_seeds"] == 2 and pd.notna(board.loc["cubic", "delta_top1"])
     assert re.search(r"\| cubic +\| [\d.]+ ± [\d.]+ +\| [-+][\d.]+ \[", (repo / "results/leaderboard/leaderboard.md").read_text())
     for table in ("leaderboard.tex", "leaderboard.html"):
-        assert "cubic" in (repo / "results" / table).read_text()
+        assert "cubic" in (repo / "results/leaderboard" / table).read_text()
     changelog = (repo / "results/leaderboard/CHANGELOG.md").read_text()
     assert "tiny-v3" in changelog and "+digits/cubic" in changelog
 
     # a corrupted record fails the stage, naming the file, and leaves the previous tables in place
-    tables = {name: (repo / "results" / name).read_bytes() for name in ("leaderboard.md", "leaderboard.html")}
+    tables = {name: (repo / "results/leaderboard" / name).read_bytes() for name in ("leaderboard.md", "leaderboard.html")}
     record = repo / "results/runs/digits/qif/1/record.json"
     record.write_text(record.read_text().replace('"test_top1"', '"test_top_1"'))
     out = run("dvc", "repro", "--single-item", "leaderboard", cwd=repo)
     assert out.returncode != 0 and "results/runs/digits/qif/1/record.json: not a valid record" in out.stdout + out.stderr
-    assert tables == {name: (repo / "results" / name).read_bytes() for name in tables}
+    assert tables == {name: (repo / "results/leaderboard" / name).read_bytes() for name in tables}

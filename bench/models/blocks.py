@@ -8,7 +8,9 @@ from torch import Tensor, nn
 from bench.models.layers import SeqToANN, TdBatchNorm2d
 from bench.neurons.base import Neuron
 
-NeuronFactory = Callable[[], Neuron]
+# neuron(stem=True) for the layer that receives the encoded input; neuron(alpha=...) where a
+# layer's input has another tdBN scale than the model's alpha (see bench.cell.neuron_factory)
+NeuronFactory = Callable[..., Neuron]
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int, alpha: float, threshold: float) -> nn.Sequential:
@@ -24,6 +26,8 @@ class SpikingBasicBlock(nn.Module):
 
     The two branches that are summed before the last neuron are each normalised to
     alpha / sqrt(2) * threshold, so their sum has the scale alpha * threshold (tdBN, Zheng et al. 2021).
+    With an identity shortcut only the residual branch is normalised (to alpha / sqrt(2)); the last
+    neuron is calibrated for that scale (the added spikes of the shortcut are not modelled).
     """
 
     def __init__(self, neuron: NeuronFactory, c_in: int, c_out: int, stride: int, alpha: float) -> None:
@@ -33,12 +37,9 @@ class SpikingBasicBlock(nn.Module):
         self.conv1 = conv_bn(c_in, c_out, 3, stride, alpha, theta)
         self.neuron1 = first
         self.conv2 = conv_bn(c_out, c_out, 3, 1, alpha / math.sqrt(2), theta)
-        self.shortcut = (
-            conv_bn(c_in, c_out, 1, stride, alpha / math.sqrt(2), theta)
-            if stride != 1 or c_in != c_out
-            else nn.Identity()
-        )
-        self.neuron2 = neuron()
+        projection = stride != 1 or c_in != c_out
+        self.shortcut = conv_bn(c_in, c_out, 1, stride, alpha / math.sqrt(2), theta) if projection else nn.Identity()
+        self.neuron2 = neuron(alpha=alpha if projection else alpha / math.sqrt(2))
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv2(self.neuron1(self.conv1(x)))

@@ -16,7 +16,7 @@ from bench.neurons.base import Neuron
 class SpikingConvNet(nn.Module):
     def __init__(
         self,
-        neuron: Callable[[], Neuron],
+        neuron: Callable[..., Neuron],
         in_channels: int,
         num_classes: int,
         input_size: int,
@@ -27,7 +27,7 @@ class SpikingConvNet(nn.Module):
         layers: list[nn.Module] = []
         size, c_in = input_size, in_channels
         for i, c_out in enumerate(channels):
-            spiking = neuron()
+            spiking = neuron(stem=i == 0)
             layers += [
                 SeqToANN(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)),
                 TdBatchNorm2d(c_out, alpha=alpha, threshold=spiking.threshold),

@@ -14,7 +14,7 @@ class SpikingResNet19(nn.Module):
 
     def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
         super().__init__()
-        stem_neuron = neuron()
+        stem_neuron = neuron(stem=True)
         self.stem = nn.Sequential(conv_bn(in_channels, 128, 3, 1, alpha, stem_neuron.threshold), stem_neuron)
         self.layers = nn.Sequential(
             stage(neuron, 128, 128, 3, 1, alpha),
@@ -39,7 +39,7 @@ class SpikingResNet34(nn.Module):
 
     def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
         super().__init__()
-        stem_neuron = neuron()
+        stem_neuron = neuron(stem=True)
         self.stem = nn.Sequential(
             conv_bn(in_channels, 64, 7, 2, alpha, stem_neuron.threshold),
             stem_neuron,

@@ -21,7 +21,7 @@ class VGGSNN(nn.Module):
                 layers.append(SeqToANN(nn.AvgPool2d(2)))
                 size //= 2
                 continue
-            spiking = neuron()
+            spiking = neuron(stem=not layers)
             layers += [conv_bn(c_in, item, 3, 1, alpha, spiking.threshold), spiking]
             c_in = item
         if size < 1:

@@ -13,6 +13,11 @@ through g (mass split linearly between neighbouring grid points, which keeps the
 with the discretised Gaussian of x, and applying the reset to the mass at or above threshold.
 This works for any f (LIF, QIF, PLIF, yours), including the oscillatory and runaway regimes where
 a Gaussian closure fails.
+
+Repeated input (the stem under direct encoding sees the same analog input at every step): x is
+drawn once and presented T times, so given x the path of the potential is deterministic and the
+moments are a quadrature over x (the Gaussian's mass on the same fine grid), again exact in
+structure. Positive correlation over time makes h spread more than under i.i.d. input.
 """
 
 import math
@@ -49,10 +54,12 @@ def _deposit(values: np.ndarray, weights: np.ndarray, lo: float, step: float, n:
     return out
 
 
-def potential_moments(neuron, sigma_x: float, T: int) -> tuple[np.ndarray, np.ndarray]:
+def potential_moments(neuron, sigma_x: float, T: int, repeated_input: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(mean, variance) of the pre-spike potential h_t for t = 1..T."""
     if T < 1 or not sigma_x > 0:
         raise ValueError(f"need T >= 1 and sigma_x > 0, got T={T}, sigma_x={sigma_x}")
+    if repeated_input:
+        return _repeated_input_moments(neuron, sigma_x, T)
     theta = neuron.threshold
     u0 = float(neuron.rest)
     u_reset = float(neuron.u_reset)
@@ -93,9 +100,37 @@ def potential_moments(neuron, sigma_x: float, T: int) -> tuple[np.ndarray, np.nd
     return np.array(means), np.array(variances)
 
 
-def pooled_potential_std(neuron, sigma_x: float, T: int) -> float:
+RUNAWAY = 1e6  # |h| beyond this (in units of threshold + T sigma_x): the potential has run away
+
+
+def _repeated_input_moments(neuron, sigma_x: float, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) of h_t, t = 1..T, when one x ~ N(0, sigma_x^2) is presented at every step."""
+    step = sigma_x / POINTS_PER_SIGMA
+    weights = _gaussian_bin_masses(sigma_x, step)
+    half = len(weights) // 2
+    x = step * np.arange(-half, half + 1)
+    weights = weights / weights.sum()
+    u = np.full_like(x, float(neuron.rest))
+    bound = RUNAWAY * (neuron.threshold + T * sigma_x)
+    means, variances = [], []
+    for t in range(1, T + 1):
+        h = _map(neuron, u) + x
+        if (escaped := float(weights @ ~(np.abs(h) < bound))) > 1e-6:
+            raise ValueError(
+                f"{type(neuron).__name__}: the potential runs away under repeated input of std {sigma_x:g} "
+                f"(probability {escaped:.2g} by step {t}): no analytic window exists; use a fixed surrogate"
+            )
+        mean = float(weights @ h)
+        means.append(mean)
+        variances.append(float(weights @ (h - mean) ** 2))
+        fires = h >= neuron.threshold
+        u = np.where(fires, float(neuron.u_reset), h) if neuron.reset == "hard" else h - neuron.threshold * fires
+    return np.array(means), np.array(variances)
+
+
+def pooled_potential_std(neuron, sigma_x: float, T: int, repeated_input: bool = False) -> float:
     """Standard deviation of h pooled over t = 1..T (every step weighted equally)."""
-    means, variances = potential_moments(neuron, sigma_x, T)
+    means, variances = potential_moments(neuron, sigma_x, T, repeated_input)
     pooled_mean = means.mean()
     pooled_var = (variances + means**2).mean() - pooled_mean**2
     return float(math.sqrt(pooled_var))

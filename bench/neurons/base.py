@@ -99,10 +99,11 @@ class Neuron(nn.Module, ABC):
         for every neuron, are not included)."""
         return cls.f_ops + CHARGE_OPS
 
-    def calibrate(self, T: int, alpha: float) -> None:
-        """Adapt to the task: lets a calibrated surrogate (AnalyticWindow) compute its width from
-        this neuron's dynamics, the task's T and the tdBN scale alpha."""
-        self.surrogate = self.surrogate.for_neuron(self, T=T, alpha=alpha)
+    def calibrate(self, T: int, alpha: float, repeated_input: bool = False) -> None:
+        """Adapt to the layer: lets a calibrated surrogate (AnalyticWindow) compute its width from
+        this neuron's dynamics, the task's T, the tdBN scale alpha of this layer's input, and
+        whether that input repeats over time (the stem under direct encoding)."""
+        self.surrogate = self.surrogate.for_neuron(self, T=T, alpha=alpha, repeated_input=repeated_input)
 
     def step(self, u: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         """One update: returns (spikes, new potential)."""

@@ -21,9 +21,10 @@ class Surrogate:
     def __call__(self, v: Tensor) -> Tensor:
         return _Spike.apply(v, self)
 
-    def for_neuron(self, neuron, T: int, alpha: float) -> "Surrogate":
-        """The surrogate to use for this neuron in a task with T steps and tdBN scale alpha.
-        Fixed surrogates ignore the context; calibrated ones (AnalyticWindow) compute from it."""
+    def for_neuron(self, neuron, T: int, alpha: float, repeated_input: bool = False) -> "Surrogate":
+        """The surrogate to use for this neuron in a layer with T steps whose input has tdBN scale
+        alpha and is the same at every step (repeated_input) or not. Fixed surrogates ignore the
+        context; calibrated ones (AnalyticWindow) compute from it."""
         return self
 
     def __repr__(self) -> str:
@@ -36,7 +37,9 @@ class _Spike(torch.autograd.Function):
     def forward(ctx, v: Tensor, surrogate: Surrogate) -> Tensor:
         ctx.save_for_backward(v)
         ctx.surrogate = surrogate
-        return (v >= 0).to(v.dtype)
+        # A non-finite potential passes through as itself (H(nan) would be a silent 0), so it
+        # reaches the loss and the run fails naming it, instead of training on at chance level.
+        return torch.where(v.isfinite(), (v >= 0).to(v.dtype), v)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, None]:
@@ -95,7 +98,8 @@ class ArcTan(Surrogate):
 class AnalyticWindow(Rectangle):
     """Rectangle whose width is derived from the neuron's own dynamics (paper.md §2, docs/neurons.md):
     width = kappa * sigma_h, where sigma_h is the std of the pre-spike potential pooled over the
-    task's T steps under tdBN-normalised input x ~ N(0, (alpha * threshold)^2). With the default
+    task's T steps under tdBN-normalised input x ~ N(0, (alpha * threshold)^2), drawn anew each
+    step or, for the stem under direct encoding, once and repeated. With the default
     kappa = sqrt(2 pi) the box has the peak height of the Gaussian density of h."""
 
     def __init__(self, kappa: float = math.sqrt(2 * math.pi), width: float | None = None) -> None:
@@ -110,8 +114,8 @@ class AnalyticWindow(Rectangle):
             )
         return super().derivative(v)
 
-    def for_neuron(self, neuron, T: int, alpha: float) -> "AnalyticWindow":
+    def for_neuron(self, neuron, T: int, alpha: float, repeated_input: bool = False) -> "AnalyticWindow":
         from bench.neurons.analytic import pooled_potential_std
 
-        sigma_h = pooled_potential_std(neuron, sigma_x=alpha * neuron.threshold, T=T)
+        sigma_h = pooled_potential_std(neuron, sigma_x=alpha * neuron.threshold, T=T, repeated_input=repeated_input)
         return AnalyticWindow(self.kappa, width=self.kappa * sigma_h)
