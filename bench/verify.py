@@ -5,7 +5,8 @@ Usage: python -m bench.verify [<task>/<neuron>/<seed> ...] [--sample K] [--seed 
 Each cell (the ones named, else K drawn at random from the profile's committed cells, default 1)
 is trained again from the committed params.yaml in a scratch folder (a temporary directory;
 results/ is never touched) and its record is compared with the committed one: every metric,
-the best and last epoch, the test-set size and split fingerprint, and the per-epoch history.
+the best and last epoch, the test-set size and split fingerprint, the per-epoch history and the
+per-sample test predictions.
 A cell is `identical` (every compared value equal), `within tolerance` (numbers differ by at
 most T, in the metric's own unit) or `different` (the differing fields are listed); a committed
 record made under another config than params.yaml now asks for is `stale` (re-run its stage
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from bench.config import cell_config, config_hash, load_params, planned_cells
-from bench.record import HISTORY_FILE, RECORD_FILE, RUNS_DIR, read_record, run_dir
+from bench.record import HISTORY_FILE, PREDICTIONS_FILE, RECORD_FILE, RUNS_DIR, read_record, run_dir
 
 COMPARED = ("metrics", "best_epoch", "epochs", "n_test", "split_fingerprint")
 
@@ -72,10 +73,11 @@ def verify_cell(params, task: str, neuron: str, seed: int, scratch: Path, tolera
         return "different", [f"the re-run failed (exit {run.returncode}): {run.stderr.strip().splitlines()[-1:]}"]
     fresh = read_record(fresh_dir / RECORD_FILE).model_dump(exclude_unset=True)
     verdict, differing = compare(committed, fresh, tolerance)
-    old, new = committed_dir / HISTORY_FILE, fresh_dir / HISTORY_FILE
-    if old.is_file() and (not new.is_file() or old.read_text() != new.read_text()):
-        differing.append(f"{HISTORY_FILE}: differs")
-        verdict = "different" if verdict == "identical" else verdict
+    for name in (HISTORY_FILE, PREDICTIONS_FILE):  # per-epoch history; per-sample test predictions
+        old, new = committed_dir / name, fresh_dir / name
+        if old.is_file() and (not new.is_file() or old.read_text() != new.read_text()):
+            differing.append(f"{name}: differs")
+            verdict = "different" if verdict == "identical" else verdict
     return verdict, differing
 
 

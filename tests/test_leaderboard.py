@@ -15,7 +15,7 @@ from scipy import stats
 from bench.cite import entry
 from bench.leaderboard import build, publish, read_reported
 from bench.leaderboard.records import load_records
-from bench.leaderboard.stats import leaderboard_table, select_profile, welch_interval
+from bench.leaderboard.stats import leaderboard_table, select_profile
 from bench.record import Record
 
 from conftest import ROOT
@@ -29,7 +29,21 @@ REPORTED = (
 )
 
 
-def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(), **extra):
+N_TEST = 100
+
+
+def write_predictions(record_path, neuron, seed, top1, n=N_TEST):
+    """test-predictions.csv with exactly top1 % right: the samples a neuron finds easiest, by a
+    per-neuron ease plus per-seed noise (so that differences have sample and seed effects)."""
+    ease = np.random.default_rng(sum(map(ord, neuron))).random(n) + 0.3 * np.random.default_rng([7, seed]).random(n)
+    right = np.zeros(n, dtype=bool)
+    right[np.argsort(-ease, kind="stable")[: round(top1 * n / 100)]] = True
+    target = np.arange(n) % 10
+    pd.DataFrame({"index": np.arange(n), "target": target, "prediction": np.where(right, target, (target + 1) % 10)}).to_csv(
+        record_path.with_name("test-predictions.csv"), index=False)
+
+
+def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(), predictions=True, **extra):
     record = {"neuron": neuron, "task": task, "seed": seed, "status": status, "overrides": list(overrides)}
     record["split_protocol"] = "stratified-60/20/20-seed0"
     if status == "ok":
@@ -43,6 +57,8 @@ def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(
     path = root / "runs" / task / neuron / str(seed) / "record.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
+    if status == "ok" and predictions:
+        write_predictions(path, neuron, seed, top1)
     return path
 
 
@@ -70,26 +86,96 @@ def outputs(root) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((root / "results").rglob("*")) if p.is_file()}
 
 
-def test_mean_std_and_the_welch_interval_against_lif_by_hand(results, monkeypatch):
+def independent_paired_ci(d: np.ndarray) -> tuple[float, float, float]:
+    """(mean, 95% half-width, df) of an S x N matrix of paired differences, computed from the
+    residual sums of squares of least-squares fits (numpy) and scipy's t: the two-way crossed
+    random-effects variance of the mean, Var = s2_seed/S + s2_sample/N + s2_res/(SN), with
+    s2_seed = (MS_seed - MS_res)/N, s2_sample = (MS_sample - MS_res)/S, negative estimates as 0,
+    and Satterthwaite's df for the resulting sum of mean squares."""
+    S, N = d.shape
+    seed_dummies = np.kron(np.eye(S), np.ones((N, 1)))
+    sample_dummies = np.kron(np.ones((S, 1)), np.eye(N))
+    y = d.reshape(-1)
+    ss = {}
+    designs = {"seed": seed_dummies, "sample": sample_dummies, "both": np.hstack([seed_dummies, sample_dummies])}
+    for name, design in designs.items():
+        fitted = design @ np.linalg.lstsq(design, y, rcond=None)[0]
+        ss[name] = ((y - fitted) ** 2).sum()
+    ss_total = ((y - y.mean()) ** 2).sum()
+    ms = {"seed": ((ss_total - ss["seed"]) / (S - 1), S - 1), "sample": ((ss_total - ss["sample"]) / (N - 1), N - 1),
+          "res": (ss["both"] / ((S - 1) * (N - 1)), (S - 1) * (N - 1))}
+    seed_part, sample_part = ms["seed"][0] > ms["res"][0], ms["sample"][0] > ms["res"][0]
+    # Var(mean) * S N as a sum of mean squares c_k MS_k
+    coefficients = {"seed": float(seed_part), "sample": float(sample_part),
+                    "res": -1.0 if seed_part and sample_part else float(not (seed_part or sample_part))}
+    combination = sum(c * ms[k][0] for k, c in coefficients.items())
+    df = combination**2 / sum((c * ms[k][0]) ** 2 / ms[k][1] for k, c in coefficients.items() if c)
+    return y.mean(), stats.t.ppf(0.975, df) * np.sqrt(combination / (S * N)), df
+
+
+@pytest.mark.parametrize("seed_sd, sample_sd", [(0.0, 0.0), (3.0, 0.0), (0.0, 2.0), (3.0, 2.0)])
+def test_the_paired_estimator_agrees_with_the_independent_computation_in_every_case(seed_sd, sample_sd):
+    from bench.leaderboard.paired import estimate
+
+    rng = np.random.default_rng(1)
+    d = 0.5 + rng.normal(0, seed_sd, (4, 1)) + rng.normal(0, sample_sd, (1, 200)) + rng.normal(0, 1, (4, 200))
+    mean, half, df = independent_paired_ci(d)
+    e = estimate(d)
+    assert (e.mean, e.low, e.high, e.df) == pytest.approx((mean, mean - half, mean + half, df), rel=1e-9)
+
+
+def test_the_paired_interval_covers_the_true_difference_95_percent_of_the_time():
+    """Simulated crossed design (3 seeds x 300 samples, binary correctness, seed and sample
+    effects): the 95% CI covers the true mean difference in 93-97% of 600 draws."""
+    from bench.leaderboard.paired import estimate
+
+    rng = np.random.default_rng(0)
+    covered, trials = 0, 600
+    ease = rng.normal(0, 1.5, 20_000)  # a population of test samples: how easy each is
+    seeds = rng.normal(0, 0.3, (2000, 1))  # the distribution of seed effects, for the true value
+
+    def accuracy(shift):
+        return 100 * (1 / (1 + np.exp(-(ease[None, :] + shift + seeds)))).mean()
+
+    true_difference = accuracy(1.0) - accuracy(0.9)
+    for _ in range(trials):
+        sample = rng.choice(len(ease), 300)
+        seed_a, seed_b = rng.normal(0, 0.3, (3, 1)), rng.normal(0, 0.3, (3, 1))
+        logit = ease[sample][None, :]
+        a = rng.random((3, 300)) < 1 / (1 + np.exp(-(logit + 1.0 + seed_a)))
+        b = rng.random((3, 300)) < 1 / (1 + np.exp(-(logit + 0.9 + seed_b)))
+        e = estimate(100.0 * (a.astype(float) - b))
+        covered += e.low <= true_difference <= e.high
+    assert 0.93 <= covered / trials <= 0.97, covered / trials
+
+
+def test_mean_std_and_the_paired_interval_recomputed_independently(results, monkeypatch):
+    """The Δ row's CI from the stored predictions, recomputed here with numpy's least squares (the
+    additive seed + sample model's residuals) and scipy's t: the two-way crossed random-effects
+    variance of the mean paired difference with Satterthwaite's degrees of freedom."""
     table, _ = run(results, monkeypatch)
     qif = table[(table.neuron == "qif") & (table.kind == "measured")].iloc[0]
     assert (qif.n_seeds, qif.top1_mean, qif.top1_std) == (3, 92.0, 2.0)  # sample std (ddof 1)
-    # Welch: se^2 = s1^2/n1 + s2^2/n2, Welch-Satterthwaite df, t quantile
-    x, y = np.array([90.0, 92.0, 94.0]), np.array([95.0, 96.0])
-    v1, v2 = x.var(ddof=1) / 3, y.var(ddof=1) / 2
-    df = (v1 + v2) ** 2 / (v1**2 / 2 + v2**2 / 1)
-    half = stats.t.ppf(0.975, df) * np.sqrt(v1 + v2)
-    assert qif.delta_top1 == pytest.approx(-3.5)
-    assert (qif.delta_ci_low, qif.delta_ci_high) == pytest.approx((-3.5 - half, -3.5 + half))
+    assert qif.paired_seeds == 2  # lif's seed 2 failed: the pairs are seeds 0 and 1
+
+    def correct(neuron, seed):
+        p = pd.read_csv(results / f"runs/digits/{neuron}/{seed}/test-predictions.csv")
+        return 100.0 * (p.prediction == p.target).to_numpy()
+
+    d = np.array([correct("qif", s) - correct("lif", s) for s in (0, 1)])  # seeds x samples
+    mean, half, df = independent_paired_ci(d)
+    y = d.reshape(-1)
+    assert qif.delta_top1 == pytest.approx(y.mean()) == pytest.approx(-4.5)  # (90 + 92)/2 - (95 + 96)/2
+    assert (qif.delta_ci_low, qif.delta_ci_high) == pytest.approx((y.mean() - half, y.mean() + half), rel=1e-9)
+    assert qif.delta_p == pytest.approx(2 * stats.t.sf(abs(mean) / (half / stats.t.ppf(0.975, df)), df))
     lif = table[table.neuron == "lif"].iloc[0]
     assert (lif.n_seeds, lif.n_failed, bool(lif.incomplete)) == (2, 1, True)
-    assert np.isnan(welch_interval(np.array([1.0]), y)[0])  # one seed: no interval
 
 
 def test_tables_show_failures_incomplete_rows_and_reported_numbers_apart(results, monkeypatch):
     run(results, monkeypatch, profile=OmegaConf.merge(PROFILE, {"neurons": ["lif", "qif", "plif"]}))
     md = (results / "results/leaderboard/leaderboard.md").read_text()
-    assert "| qif " in md and "92.00 ± 2.00" in md and "-3.50 [" in md
+    assert "| qif " in md and "92.00 ± 2.00" in md and "-4.50 [" in md
     assert "INCOMPLETE: 2 of 3 seeds" in md and "seed 2: DivergedError" in md
     assert "qif (reported)" in md and "99.50 ± 0.10" in md and "reported: Doe 2025, Table 2" in md
     assert "cifar10" not in md  # reported numbers of tasks outside the profile are not shown
@@ -174,7 +260,7 @@ def test_ten_thousand_records_aggregate_in_under_five_seconds(tmp_path):
     for task in tasks:
         for neuron in neurons:
             for seed in range(100):
-                write(tmp_path, neuron, seed, float(rng.uniform(80, 99)), task=task, config=config)
+                write(tmp_path, neuron, seed, float(rng.uniform(80, 99)), task=task, config=config, predictions=False)
     profile = OmegaConf.create(
         {"name": "big", "neurons": neurons, "tasks": tasks, "seeds": list(range(100)), "single_seed_tasks": []}
     )
@@ -249,8 +335,7 @@ def test_a_record_made_under_another_config_is_stale_not_a_number(results, monke
 def test_a_deleted_history_never_lets_a_version_number_be_reused(results, monkeypatch):
     _, first = run(results, monkeypatch)
     (results / "results/leaderboard/table-versions.csv").unlink()
-    record = results / "runs/digits/qif/1/record.json"
-    record.write_text(record.read_text().replace('"test_top1": 92.0', '"test_top1": 93.0'))
+    write(results, "qif", 1, 93.0)
     _, second = run(results, monkeypatch)
     assert (first["version"], second["version"]) == (1, 2)
 
@@ -322,3 +407,19 @@ def test_a_kill_at_any_point_of_publishing_leaves_the_old_set_or_the_new_one(res
             assert outputs(results) == new and not list(results.glob(".results-*"))
             recovered.add(leftovers)
     assert code == 0 and {"old", "new"} <= states, states
+
+
+def test_predictions_that_disagree_with_their_record_are_refused(results, monkeypatch):
+    record = results / "runs/digits/qif/1/record.json"
+    record.write_text(record.read_text().replace('"test_top1": 92.0', '"test_top1": 93.0'))
+    with pytest.raises(ValueError, match="qif/1/test-predictions.csv: top-1 92.0000 from the predictions, 93.0 in the record"):
+        run(results, monkeypatch)
+
+
+def test_holm_adjusts_step_down_and_seeds_with_the_same_count_are_explained():
+    from bench.leaderboard.paired import holm, identical_accuracies
+
+    adjusted = holm(pd.Series([0.01, 0.04, 0.03], index=["a", "b", "c"]))
+    assert adjusted.to_dict() == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})  # 3p, max(2p, prev), max(p, prev)
+    matrix = pd.DataFrame([[1, 1, 0, 0], [0, 1, 1, 0], [1, 1, 1, 0]], index=[0, 1, 2], dtype=float)
+    assert identical_accuracies(matrix) == "seeds 0, 1 each 2/4 correct: different samples right (2-2 of 4 differ pairwise)"

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.leaderboard.paired import CONFIDENCE  # noqa: E402
+from bench.leaderboard.stats import DELTA, DELTA_HIGH, DELTA_LOW  # noqa: E402
 from bench.record import BY_NAME, HISTORY_FILE, PRIMARY, SELECTION  # noqa: E402
 
 PNG = {"dpi": 110, "metadata": {"Software": None}}  # no version string: identical bytes on rerun
@@ -43,8 +45,10 @@ def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
         rows = measured[measured.task == task].sort_values(energy_col)
         acc, energy = rows[acc_col].to_numpy(float), rows[energy_col].to_numpy(float)
         front = pareto_front(acc, energy)
-        spread = rows[PRIMARY.col("std")].fillna(0).to_numpy(float)
-        ax.errorbar(energy, acc, yerr=spread, fmt="none", ecolor="0.6", capsize=3)
+        # the table's CI of each mean top-1 (seeds and test-set sampling), not the seeds' std
+        low, high = rows[PRIMARY.col("ci_low")].to_numpy(float), rows[PRIMARY.col("ci_high")].to_numpy(float)
+        yerr = np.nan_to_num(np.vstack([acc - low, high - acc]))
+        ax.errorbar(energy, acc, yerr=yerr, fmt="none", ecolor="0.6", capsize=3, label=f"{CONFIDENCE:.0%} CI")
         ax.scatter(energy[~front], acc[~front], color="0.55", zorder=3, label="dominated")
         ax.scatter(energy[front], acc[front], color="tab:red", zorder=4, label="Pareto front")
         ax.step(energy[front], acc[front], where="post", color="tab:red", alpha=0.5)
@@ -56,6 +60,35 @@ def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useOffset=False)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    fig.savefig(path, **PNG)
+    plt.close(fig)
+
+
+VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "not resolved": "0.45"}
+
+
+def forest(table: pd.DataFrame, path: Path) -> None:
+    """Per task, every neuron's paired difference to the baseline with the table's CI, coloured by
+    its Holm-corrected verdict: the story of the table at a glance."""
+    rows = table[(table.kind == "measured") & table[DELTA].notna()]
+    tasks = sorted(rows.task.unique())
+    height = 0.9 + 0.38 * max([(rows.task == t).sum() for t in tasks], default=1)
+    fig, axes = _grid(len(tasks), width=5.6, height=height)
+    for ax, task in zip(axes, tasks):
+        arms = rows[rows.task == task].sort_values(["arm_rank", "neuron"], ascending=[False, False], na_position="first")
+        y = np.arange(len(arms))
+        for yi, r in zip(y, arms.itertuples()):
+            colour = VERDICT_COLOURS.get(r.verdict, "0.45")
+            delta, low, high = getattr(r, DELTA), getattr(r, DELTA_LOW), getattr(r, DELTA_HIGH)
+            ax.errorbar(delta, yi, xerr=[[delta - low], [high - delta]], fmt="o", color=colour, capsize=3)
+        ax.axvline(0, color="k", lw=0.8)
+        labels = [f"{r.neuron}" + (f"\n{r.arm.split(' (')[0]}" if isinstance(r.arm, str) else "") for r in arms.itertuples()]
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_ylim(-0.6, len(arms) - 0.4)
+        ax.set(title=f"{task}: Δ {PRIMARY.label} vs {arms.baseline.iloc[0]}", xlabel=f"pp, {CONFIDENCE:.0%} CI (paired)")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, **PNG)
     plt.close(fig)
 
@@ -103,5 +136,6 @@ def training_curves(records: pd.DataFrame, path: Path, metric=SELECTION) -> None
 def write_plots(table: pd.DataFrame, records: pd.DataFrame, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     accuracy_vs_energy(table, out_dir / "accuracy-energy.png")
+    forest(table, out_dir / "forest.png")
     firing_rates(records, out_dir / "firing-rates.png")
     training_curves(records, out_dir / "training-curves.png")

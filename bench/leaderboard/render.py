@@ -5,17 +5,20 @@ Every output carries the table's identity (bench.leaderboard.version)."""
 import pandas as pd
 from jinja2 import Environment
 
-from bench.leaderboard.stats import BASELINE, CONFIDENCE, DELTA, DELTA_HIGH, DELTA_LOW
+from bench.leaderboard.paired import CONFIDENCE, POWER
+from bench.leaderboard.stats import DELTA, DELTA_HIGH, DELTA_LOW
 from bench.record import PRIMARY, SHOWN, Metric
 
 DESCRIPTION = (
     "Top-1/top-5 test accuracy (%) of the checkpoint chosen on validation data, mean ± sample std over seeds; "
-    f"Δ top-1 = mean difference to {BASELINE.upper()} with its {CONFIDENCE:.0%} confidence interval (Welch's t over "
-    "seeds); firing rate = mean spikes per neuron per timestep on the test set; energy per test sample under the "
+    f"Δ top-1 = paired difference to the baseline neuron (same seeds, same test samples) with its {CONFIDENCE:.0%} "
+    "confidence interval, which includes seed-to-seed variation and test-set sampling (docs/statistics.md); "
+    f"verdict = better / worse / not resolved at {CONFIDENCE:.0%}, Holm-corrected over every comparison of the table; "
+    "firing rate = mean spikes per neuron per timestep on the test set; energy per test sample under the "
     "named model (bench/efficiency.py). Rows marked `reported` are numbers papers report (results/reported.csv), "
     "never part of any mean."
 )
-DELTA_HEADER = f"Δ {PRIMARY.label} vs {BASELINE.upper()} [{CONFIDENCE:.0%} CI]"
+DELTA_HEADER = f"Δ {PRIMARY.label} vs baseline [{CONFIDENCE:.0%} CI]"
 
 
 def _shown_columns() -> list[tuple[str, str | None]]:
@@ -24,7 +27,7 @@ def _shown_columns() -> list[tuple[str, str | None]]:
     for m in SHOWN:
         columns.append((m.header, m.col("mean")))
         if m is PRIMARY:
-            columns.append((DELTA_HEADER, DELTA))
+            columns += [(DELTA_HEADER, DELTA), ("verdict", None)]
     return [*columns, ("seeds", "n_seeds"), ("notes", None)]
 
 
@@ -47,10 +50,13 @@ def _value(row: dict, m: Metric) -> str:
 
 def _delta(row: dict) -> str:
     if row["kind"] == "reported" or not _num(row[DELTA]):
-        return "baseline" if row["neuron"] == BASELINE and row["kind"] == "measured" else "—"
+        return "baseline" if row["neuron"] == row["baseline"] and row["kind"] == "measured" else "—"
     low, high = row[DELTA_LOW], row[DELTA_HIGH]
-    ci = f" [{low:+{PRIMARY.fmt}}, {high:+{PRIMARY.fmt}}]" if _num(low) else " [needs ≥ 2 seeds with spread]"
-    return f"{row[DELTA]:+{PRIMARY.fmt}}{ci}"
+    return f"{row[DELTA]:+{PRIMARY.fmt}} [{low:+{PRIMARY.fmt}}, {high:+{PRIMARY.fmt}}]"
+
+
+def _verdict(row: dict) -> str:
+    return row["verdict"] if isinstance(row["verdict"], str) and row["verdict"] else ""
 
 
 def _seeds(row) -> str:
@@ -69,6 +75,12 @@ def _notes(row) -> str:
         notes.append(f"FAILED {row.failures}")
     if _num(row.stale):
         notes.append(f"STALE (made under another config than params.yaml asks for): {row.stale}")
+    if _num(row.paired_seeds) and row.paired_seeds == 1:
+        notes.append("one seed: the CI covers test-set sampling only")
+    if _num(row.arm):
+        notes.append(f"arm: {row.arm}")
+    if _num(row.identical_seeds):
+        notes.append(f"same top-1 on several seeds: {row.identical_seeds}")
     return "; ".join(notes)
 
 
@@ -78,7 +90,7 @@ def _cells(row) -> list[str]:
     for m in SHOWN:
         cells.append(_value(values, m))
         if m is PRIMARY:
-            cells.append(_delta(values))
+            cells += [_delta(values), _verdict(values)]
     return [*cells, _seeds(row), _notes(row)]
 
 
@@ -100,6 +112,32 @@ def identity_lines(meta: dict) -> list[str]:
     ]
 
 
+def verdicts(table: pd.DataFrame) -> list[str]:
+    """The story at a glance, one line per task: each arm's paired difference to the baseline in
+    the profile's order of arms (the first is the headline), and what the task can resolve."""
+    lines = []
+    for task, rows in tasks(table):
+        measured = rows[(rows.kind == "measured") & rows[DELTA].notna()]
+        if measured.empty:
+            continue
+        baseline = measured.baseline.iloc[0]
+        arms = measured.sort_values(["arm_rank", "neuron"], na_position="last")
+        parts = []
+        for r in arms.itertuples():
+            what = f" ({r.arm})" if _num(r.arm) else ""
+            ci = f"{getattr(r, DELTA):+.2f} pp [{getattr(r, DELTA_LOW):+.2f}, {getattr(r, DELTA_HIGH):+.2f}]"
+            parts.append(f"{r.neuron}{what}: {ci}, {r.verdict}")
+        head, rest = parts[0], parts[1:]
+        line = f"**{task}** vs {baseline}: {head}" + (f". Arms: {'; '.join(rest)}" if rest else "")
+        resolves = measured.resolvable_pp.median()
+        if _num(resolves):
+            seeds, samples = int(measured.paired_seeds.max()), int(measured.paired_samples.max())
+            line += (f". With {seeds} paired seed{'s' * (seeds > 1)} x {samples} test samples this task resolves "
+                     f"differences of about {resolves:.1f} pp ({POWER:.0%} power, {CONFIDENCE:.0%} confidence).")
+        lines.append(line)
+    return lines
+
+
 def tasks(table: pd.DataFrame):
     return table.groupby("task", sort=True)
 
@@ -108,6 +146,9 @@ def to_markdown(table: pd.DataFrame, meta: dict) -> str:
     lines = ["# Leaderboard", "", f"Profile `{meta['profile']}`. {DESCRIPTION}", ""]
     lines += [f"- {line}" for line in identity_lines(meta)]
     lines += ["", "Generated by `dvc repro` (stage `leaderboard`) from `results/runs/`; do not edit by hand."]
+    story = verdicts(table)
+    if story:
+        lines += ["", "## Verdicts", "", *[f"- {line}" for line in story], "", "![forest plot](plots/forest.png)"]
     for task, rows in tasks(table):
         protocols = _protocols(rows)
         lines += ["", f"## {task}", ""]
@@ -173,6 +214,9 @@ tr.flagged td:last-child { color: #a00; }
 <h1>Leaderboard</h1>
 <p>Profile <code>{{ meta.profile }}</code>. {{ description }}</p>
 <ul class="meta">{% for line in identity %}<li>{{ line }}</li>{% endfor %}</ul>
+{% if verdicts %}<h2>Verdicts</h2>
+<ul>{% for line in verdicts %}<li>{{ line }}</li>{% endfor %}</ul>
+<img src="plots/forest.png" alt="paired differences to the baseline with their CIs" style="max-width: 100%">{% endif %}
 <p class="meta">Click a column header to sort; click again to reverse.</p>
 {% for task in tasks %}
 <h2 id="{{ task.name }}">{{ task.name }}</h2>
@@ -225,5 +269,5 @@ def to_html(table: pd.DataFrame, meta: dict) -> str:
     template = Environment(autoescape=True).from_string(HTML_TEMPLATE)
     return template.render(
         meta=meta, description=DESCRIPTION.replace("`", ""), identity=[line.replace("`", "") for line in identity_lines(meta)],
-        columns=COLUMNS, tasks=pages,
+        columns=COLUMNS, tasks=pages, verdicts=[line.replace("**", "") for line in verdicts(table)],
     )

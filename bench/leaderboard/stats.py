@@ -1,21 +1,25 @@
 """From records to the leaderboard's one DataFrame: per task x neuron, every tabled metric of
-bench.record.METRICS aggregated over seeds (mean ± sample std, ...), each neuron's difference to
-LIF in the primary metric with a 95% confidence interval, failed cells and incomplete rows, and
-the numbers papers report (as their own rows, never in any mean)."""
-
-import warnings
+bench.record.METRICS aggregated over seeds (mean ± sample std, ...), the primary metric's CI and
+each neuron's paired difference to the profile's baseline with its CI, Holm-adjusted verdict and
+resolvable difference (bench.leaderboard.paired), failed cells and incomplete rows, and the
+numbers papers report (as their own rows, never in any mean)."""
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
-from scipy import stats
 
 from bench.config import planned_cells
+from bench.leaderboard.paired import compare
 from bench.record import METRICS, PRIMARY
 
-BASELINE = "lif"
-CONFIDENCE = 0.95
+DEFAULT_BASELINE = "lif"
 DELTA, DELTA_LOW, DELTA_HIGH = f"delta_{PRIMARY.stem}", "delta_ci_low", "delta_ci_high"
+CI_LOW, CI_HIGH = PRIMARY.col("ci_low"), PRIMARY.col("ci_high")
+PAIRED = {  # paired.compare's columns -> the table's
+    "top1_ci_low": CI_LOW, "top1_ci_high": CI_HIGH, "delta": DELTA, "delta_low": DELTA_LOW, "delta_high": DELTA_HIGH,
+    "delta_p": "delta_p", "delta_p_holm": "delta_p_holm", "verdict": "verdict", "paired_seeds": "paired_seeds",
+    "paired_samples": "paired_samples", "resolvable": "resolvable_pp", "identical_seeds": "identical_seeds",
+}
 AGGREGATES = {m.col(agg): (m.name, agg) for m in METRICS for agg in m.aggregate}
 
 
@@ -24,13 +28,14 @@ def _metric_columns() -> list[str]:
     for m in METRICS:
         columns += [m.col(agg) for agg in m.aggregate]
         if m is PRIMARY:
-            columns += [DELTA, DELTA_LOW, DELTA_HIGH]
+            columns += [CI_LOW, CI_HIGH, DELTA, DELTA_LOW, DELTA_HIGH, "delta_p", "delta_p_holm", "verdict",
+                        "paired_seeds", "paired_samples", "resolvable_pp"]
     return columns
 
 
 COLUMNS = [  # the tidy table, in this order (results/leaderboard/leaderboard.csv)
-    "task", "neuron", "kind", "n_seeds", "n_seeds_expected", "incomplete", "n_failed", "failures", "stale",
-    *_metric_columns(), "split_protocol", "source", "where", "note",
+    "task", "neuron", "kind", "baseline", "arm", "arm_rank", "n_seeds", "n_seeds_expected", "incomplete", "n_failed", "failures",
+    "stale", "identical_seeds", *_metric_columns(), "split_protocol", "source", "where", "note",
 ]
 
 
@@ -57,33 +62,7 @@ def select_profile(records: pd.DataFrame, profile: DictConfig, config_hashes: di
     return selected.assign(stale=[config_hashes.get(cell) != have for cell, have in zip(cells, selected.config_hash)])
 
 
-def welch_interval(x: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
-    """95% CI of mean(x) - mean(baseline) by Welch's t (unequal variances, Welch-Satterthwaite
-    degrees of freedom); NaN when either side has fewer than 2 seeds or no spread at all."""
-    if len(x) < 2 or len(baseline) < 2 or (np.ptp(x) == 0 and np.ptp(baseline) == 0):
-        return float("nan"), float("nan")
-    with warnings.catch_warnings():  # scipy warns about precision when one side has no spread
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = stats.ttest_ind(x, baseline, equal_var=False).confidence_interval(CONFIDENCE)
-    return float(ci.low), float(ci.high)
-
-
-def against_baseline(ok: pd.DataFrame) -> pd.DataFrame:
-    """Per task x neuron: mean difference of the primary metric to the task's LIF and its CI."""
-    baselines = {task: group[PRIMARY.name].to_numpy() for task, group in ok[ok.neuron == BASELINE].groupby("task")}
-    rows = []
-    for (task, neuron), group in ok.groupby(["task", "neuron"]):
-        base = baselines.get(task, np.array([]))
-        x = group[PRIMARY.name].to_numpy()
-        if neuron == BASELINE or len(base) == 0:
-            rows.append((task, neuron, float("nan"), float("nan"), float("nan")))
-            continue
-        low, high = welch_interval(x, base)
-        rows.append((task, neuron, x.mean() - base.mean(), low, high))
-    return pd.DataFrame(rows, columns=["task", "neuron", DELTA, DELTA_LOW, DELTA_HIGH])
-
-
-def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: list[str]) -> pd.DataFrame:
+def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: list[str], baseline: str) -> pd.DataFrame:
     """One row per task x neuron the profile asks for, with or without records (a neuron with no
     result yet shows as 0 of N seeds, not as a missing row)."""
     stale = records.stale.astype(bool) if "stale" in records else pd.Series(False, index=records.index)
@@ -98,7 +77,7 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: l
     outdated = outdated.groupby(["task", "neuron"]).agg(stale=("cell", ", ".join))
     planned = pd.MultiIndex.from_product([list(n_seeds_expected), neurons], names=["task", "neuron"])
     table = table.join(failures, how="outer").join(outdated, how="outer").reindex(planned.union(table.index)).reset_index()
-    table = table.merge(against_baseline(ok), on=["task", "neuron"], how="left")
+    table = table.merge(compare(ok, baseline).rename(columns=PAIRED), on=["task", "neuron"], how="left")
     table["n_seeds"] = table.n_seeds.fillna(0).astype(int)
     table["n_failed"] = table.n_failed.fillna(0).astype(int)
     table["n_seeds_expected"] = table.task.map(n_seeds_expected).fillna(0).astype(int)
@@ -117,7 +96,12 @@ def leaderboard_table(records: pd.DataFrame, profile: DictConfig, reported: pd.D
     """The one DataFrame every output is rendered from: measured rows of the profile's tasks
     (best primary metric first within each task), then the reported rows of those tasks."""
     seeds = expected_seeds(profile)
-    table = measured(records, {task: len(s) for task, s in seeds.items()}, list(profile.neurons))
+    baseline = profile.get("baseline") or DEFAULT_BASELINE
+    table = measured(records, {task: len(s) for task, s in seeds.items()}, list(profile.neurons), baseline)
+    table["baseline"] = baseline
+    arms = dict(profile.get("arms") or {})
+    table["arm"] = table.neuron.map(arms)
+    table["arm_rank"] = table.neuron.map({name: rank for rank, name in enumerate(arms)}).astype("Int64")
     table = pd.concat([table, reported_rows(reported, list(seeds))], ignore_index=True)
     counts = ["n_seeds", "n_seeds_expected", "n_failed"]
     table[counts] = table[counts].astype("Int64")  # integers, missing (<NA>) on reported rows
