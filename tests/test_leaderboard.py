@@ -423,3 +423,4 @@ def test_holm_adjusts_step_down_and_seeds_with_the_same_count_are_explained():
     assert adjusted.to_dict() == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})  # 3p, max(2p, prev), max(p, prev)
     matrix = pd.DataFrame([[1, 1, 0, 0], [0, 1, 1, 0], [1, 1, 1, 0]], index=[0, 1, 2], dtype=float)
     assert identical_accuracies(matrix) == "seeds 0, 1 each 2/4 correct: different samples right (2-2 of 4 differ pairwise)"
+    assert identical_accuracies(matrix.loc[[0, 0]].set_axis([0, 1])) == "seeds 0, 1 each 2/4 correct: the same samples right"

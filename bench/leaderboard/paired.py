@@ -144,7 +144,7 @@ def identical_accuracies(matrix: pd.DataFrame) -> str | None:
         rows = matrix.loc[list(seeds)].to_numpy()
         differ = [int((rows[a] != rows[b]).sum()) for a in range(len(rows)) for b in range(a + 1, len(rows))]
         n = matrix.shape[1]
-        what = "identical predictions"
+        what = "the same samples right"
         if max(differ):
             what = f"different samples right ({min(differ)}-{max(differ)} of {n} differ pairwise)"
         notes.append(f"seeds {', '.join(map(str, seeds))} each {count}/{n} correct: {what}")
