@@ -15,6 +15,7 @@ first). The exit code is non-zero unless every cell is identical or within toler
 
 import argparse
 import math
+import os
 import random
 import subprocess
 import sys
@@ -67,7 +68,11 @@ def verify_cell(params, task: str, neuron: str, seed: int, scratch: Path, tolera
     if committed.get("provenance", {}).get("config_hash") != config_hash(cell_config(params, neuron, task, seed)):
         return "stale", [f"made under another config than params.yaml asks for; re-run `dvc repro` for {task}/{neuron}/{seed}"]
     cell = f"{task}/{neuron}/{seed}"
-    run = subprocess.run([sys.executable, "-m", "bench.verify", cell, "--into", str(scratch)], capture_output=True, text=True)
+    # CPU reductions split across threads (e.g. a learnable neuron parameter's gradient): the
+    # re-run uses the committed record's thread count (docs/reproducibility.md)
+    threads = (committed.get("provenance", {}).get("numerics") or {}).get("threads")
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    run = subprocess.run([sys.executable, "-m", "bench.verify", cell, "--into", str(scratch)], capture_output=True, text=True, env=env)
     fresh_dir = run_dir(task, neuron, seed, scratch / "runs")
     if run.returncode != 0 or not (fresh_dir / RECORD_FILE).is_file():
         return "different", [f"the re-run failed (exit {run.returncode}): {run.stderr.strip().splitlines()[-1:]}"]
