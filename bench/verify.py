@@ -72,7 +72,8 @@ def verify_cell(params, task: str, neuron: str, seed: int, scratch: Path, tolera
     # re-run uses the committed record's thread count (docs/reproducibility.md)
     threads = (committed.get("provenance", {}).get("numerics") or {}).get("threads")
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    run = subprocess.run([sys.executable, "-m", "bench.verify", cell, "--into", str(scratch)], capture_output=True, text=True, env=env)
+    command = [sys.executable, "-m", "bench.verify", cell, "--into", str(scratch)]
+    run = subprocess.run(command, capture_output=True, text=True, env=env)
     fresh_dir = run_dir(task, neuron, seed, scratch / "runs")
     if run.returncode != 0 or not (fresh_dir / RECORD_FILE).is_file():
         return "different", [f"the re-run failed (exit {run.returncode}): {run.stderr.strip().splitlines()[-1:]}"]
