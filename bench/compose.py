@@ -1,7 +1,5 @@
 """Re-create params.yaml from conf/ exactly as `dvc exp run` does (DVC's own compose function),
 so that `dvc repro` can be used after editing conf/. Usage: python -m bench.compose [overrides]"""
-
-import sys
 from pathlib import Path
 
 from dvc.utils.hydra import compose_and_dump
@@ -24,6 +22,21 @@ def compose(output: Path = PARAMS_FILE, overrides: list[str] = (), root: Path = 
         check_names(OmegaConf.load(staging))
 
 
-if __name__ == "__main__":
-    compose(overrides=sys.argv[1:])
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from hydra.errors import HydraException
+
+    parser = argparse.ArgumentParser(prog="python -m bench.compose", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as `dvc exp run -S` takes them (e.g. profile=paper)")
+    args = parser.parse_args(argv)
+    try:
+        compose(overrides=args.overrides)
+    except HydraException as e:  # a malformed or unknown override: one line, params.yaml untouched
+        raise SystemExit(f"python -m bench.compose: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     print(f"wrote {PARAMS_FILE}")
+
+
+if __name__ == "__main__":
+    main()

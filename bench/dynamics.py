@@ -141,7 +141,7 @@ def plot(neuron: Neuron, report: dict, path: Path) -> None:
     right.axhline(neuron.threshold, color="grey", lw=0.8, ls=":")
     right.set(xlabel="t", ylabel="u", title="trajectories (no input)")
     right.legend(fontsize=8)
-    params = ", ".join(f"{k}={v:g}" for k, v in neuron.param_values().items())
+    params = ", ".join(f"{k}={v + 0.0:g}" for k, v in neuron.param_values().items())  # + 0.0: no "-0"
     fig.suptitle(f"{type(neuron).__name__}({params}, threshold={neuron.threshold:g})", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,11 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
     return table, meta
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m bench.leaderboard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)  # no options: --help explains, anything else is refused before anything is written
     build(params=load_params())
     print((RESULTS_DIR / PUBLISHED / "leaderboard.md").read_text())

@@ -44,6 +44,8 @@ def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
     for ax, task in zip(axes, tasks):
         rows = measured[measured.task == task].sort_values(energy_col)
         acc, energy = rows[acc_col].to_numpy(float), rows[energy_col].to_numpy(float)
+        scale, unit = (1e3, "µJ") if ENERGY.unit == "mJ" and energy.max() < 0.1 else (1.0, ENERGY.unit)
+        energy = energy * scale
         front = pareto_front(acc, energy)
         # the table's CI of each mean top-1 (seeds and test-set sampling), not the seeds' std
         low, high = rows[PRIMARY.col("ci_low")].to_numpy(float), rows[PRIMARY.col("ci_high")].to_numpy(float)
@@ -52,13 +54,15 @@ def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
         ax.scatter(energy[~front], acc[~front], color="0.55", zorder=3, label="dominated")
         ax.scatter(energy[front], acc[front], color="tab:red", zorder=4, label="Pareto front")
         ax.step(energy[front], acc[front], where="post", color="tab:red", alpha=0.5)
-        for e, a, name in zip(energy, acc, rows.neuron):
-            ax.annotate(name, (e, a), textcoords="offset points", xytext=(5, 4), fontsize=9)
+        for i, (e, a, name) in enumerate(zip(energy, acc, rows.neuron)):  # alternate sides: fewer overlaps
+            ax.annotate(name, (e, a), textcoords="offset points", xytext=(5, 4) if i % 2 else (-5, -10),
+                        ha="left" if i % 2 else "right", fontsize=8)
         model = rows[ENERGY.qualifier].iloc[0]
-        ax.set(title=task, xlabel=f"{ENERGY.label} ({ENERGY.unit}, {model})", ylabel=f"test {PRIMARY.header}")
+        ax.set(title=task, xlabel=f"{ENERGY.label} ({unit}, {model})", ylabel=f"test {PRIMARY.header}")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useOffset=False)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+        ax.margins(x=0.15)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     fig.tight_layout()
     fig.savefig(path, **PNG)
     plt.close(fig)
@@ -104,9 +108,11 @@ def firing_rates(records: pd.DataFrame, path: Path) -> None:
         width = 0.8 / max(len(neurons), 1)
         for i, neuron in enumerate(neurons):
             ax.bar(np.arange(len(layers)) + i * width, per_layer.loc[neuron], width, label=neuron)
-        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, layers, rotation=45, ha="right", fontsize=8)
+        # spiking layers in network order, with the module path that names them in the records
+        ticks = [f"spiking layer {k + 1}\n({name})" for k, name in enumerate(layers)]
+        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, ticks, fontsize=7)
         ax.set(title=task, ylabel="firing rate (spikes/neuron/step)")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, **PNG)
     plt.close(fig)
@@ -127,7 +133,7 @@ def training_curves(records: pd.DataFrame, path: Path, metric=SELECTION) -> None
             ax.fill_between(runs.index, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.2)
         ax.set(title=f"{task}: mean, min-max over seeds", xlabel="epoch", ylabel=metric.header)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="lower right")
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, **PNG)
     plt.close(fig)
