@@ -44,7 +44,8 @@ def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
     for ax, task in zip(axes, tasks):
         rows = measured[measured.task == task].sort_values(energy_col)
         acc, energy = rows[acc_col].to_numpy(float), rows[energy_col].to_numpy(float)
-        scale, unit = (1e3, "µJ") if ENERGY.unit == "mJ" and energy.max() < 0.1 else (1.0, ENERGY.unit)
+        small = ENERGY.unit.startswith("mJ") and energy.max() < 0.1  # e.g. 0.0075 mJ: show 7.5 µJ
+        scale, unit = (1e3, ENERGY.unit.replace("mJ", "µJ", 1)) if small else (1.0, ENERGY.unit)
         energy = energy * scale
         front = pareto_front(acc, energy)
         # the table's CI of each mean top-1 (seeds and test-set sampling), not the seeds' std
