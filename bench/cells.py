@@ -7,13 +7,13 @@ Usage: python -m bench.cells [--all] > outputs/slurm/cells.txt
 import argparse
 from collections.abc import Iterator
 
-from bench.config import Cell, load_params, planned_cells
+from bench.config import Cell, all_cells, load_params
 
 
 def cells(include_up_to_date: bool = False) -> Iterator[Cell]:
-    """The profile's planned cells (bench.config.planned_cells), those DVC finds out of date unless
-    include_up_to_date."""
-    planned = planned_cells(load_params().profile)
+    """Every cell of params.yaml's plan (the table's and the sweeps'), those DVC finds out of date
+    unless include_up_to_date."""
+    planned = all_cells(load_params())
     if include_up_to_date:
         yield from planned
         return

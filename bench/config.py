@@ -60,6 +60,12 @@ def lookup(params: DictConfig, group: str, name: str, conf_dir: str) -> DictConf
     return entries[name]
 
 
+def neuron_settings(params: DictConfig, name: str) -> DictConfig:
+    """A registered neuron's settings, or a sweep point's (params.yaml's plan.points)."""
+    points = (params.get("plan") or {}).get("points") or {}
+    return points[name].neuron if name in points else lookup(params, "neurons", name, "neuron")
+
+
 def group_option(group: str, option: str) -> DictConfig:
     """conf/<group>/<option>.yaml as Hydra composes it (what `dvc exp run -S group=option` would
     put into params.yaml)."""
@@ -104,7 +110,7 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
             "neuron_name": neuron,
             "task_name": task,
             "seed": seed,
-            "neuron": lookup(params, "neurons", neuron, "neuron"),
+            "neuron": neuron_settings(params, neuron),
             "task": task_cfg,
             "trainer": trainer,
             "runtime": params.runtime,
@@ -170,10 +176,67 @@ class Cell:
 
 
 def planned_cells(profile: DictConfig) -> list[Cell]:
-    """Every cell the profile runs: neurons x tasks x seeds, and neurons x single-seed tasks x the
-    first seed (seed 0, e.g. ImageNet)."""
+    """Every cell of the profile's table: neurons x tasks x seeds, and neurons x single-seed tasks
+    x the first seed (seed 0, e.g. ImageNet). Sweep points add their own cells (`sweep_points`)."""
     cells = [Cell(n, t, s) for n in profile.neurons for t in profile.tasks for s in profile.seeds]
     return cells + [Cell(n, t, 0) for n in profile.neurons for t in profile.single_seed_tasks]
+
+
+def all_cells(params: DictConfig) -> list[Cell]:
+    """Every cell dvc.yaml runs (params.yaml's plan): the table's and the sweeps'."""
+    return [Cell(c.neuron, c.task, c.seed) for c in params.plan.cells.values()]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One value of a swept neuron setting: its cells train the base neuron with that value."""
+
+    name: str
+    base: str
+    param: str
+    value: float | int | str
+    tasks: tuple[str, ...]
+
+
+def point_name(base: str, param: str, value) -> str:
+    """`qif` `a` 0.5 -> `qif-a-0p5`, `lif` `surrogate.width` 2 -> `lif-width-2`: a safe folder and
+    stage name (no '.', which DVC's params paths would split on)."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{base}-{param.rpartition('.')[2]}-{text.replace('.', 'p').replace('-', 'm').replace('+', '')}".lower()
+
+
+def sweep_points(profile: DictConfig, neurons: DictConfig) -> list[SweepPoint]:
+    """The profile's `sweeps` (neuron, param, values, optional tasks): one point per value that
+    differs from the base neuron's own (that one is the base neuron's cells)."""
+    points = []
+    for i, sweep in enumerate(profile.get("sweeps") or []):
+        where = f"profile {profile.name!r}, sweeps[{i}]"
+        base, param, values = sweep.get("neuron"), sweep.get("param"), sweep.get("values")
+        if base not in neurons:
+            raise KeyError(f"{where}: neuron {base!r} is not registered in conf/config.yaml")
+        if not isinstance(param, str) or OmegaConf.select(neurons[base], param) is None:
+            raise KeyError(f"{where}: neuron {base!r} has no setting {param!r} (conf/neuron/{base}.yaml)")
+        if not values:
+            raise ValueError(f"{where}: `values` must list the settings to try")
+        tasks = tuple(sweep.get("tasks") or profile.tasks)
+        for task in tasks:
+            check_name("task", task)
+        for value in values:
+            if value != OmegaConf.select(neurons[base], param):
+                points.append(SweepPoint(check_name("sweep point", point_name(base, param, value)), base, param, value, tasks))
+    names = [p.name for p in points]
+    clashes = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(neurons)))
+    if clashes:
+        raise ValueError(f"profile {profile.name!r}: sweep points {clashes} are named twice (or like a registered neuron); "
+                         "list each value once per neuron and setting")
+    return points
+
+
+def point_neuron(point: SweepPoint, neurons: DictConfig) -> dict:
+    """The base neuron's settings with the swept one changed."""
+    cfg = OmegaConf.create(OmegaConf.to_container(neurons[point.base], resolve=True))
+    OmegaConf.update(cfg, point.param, point.value, merge=False)
+    return OmegaConf.to_container(cfg)
 
 
 def neuron_code(name: str, neuron: DictConfig) -> str:
@@ -188,9 +251,12 @@ def neuron_code(name: str, neuron: DictConfig) -> str:
 
 def plan(profile: DictConfig, neurons: DictConfig) -> DictConfig:
     """What dvc.yaml runs, as params.yaml's `plan` (the `bench.plan` resolver of conf/config.yaml):
-    each neuron's code file, and every cell keyed by its stage name, with the code it tracks.
-    DVC's `foreach` cannot compute, so the profile's matrix is expanded here."""
+    each neuron's code file; each sweep point's neuron settings; every cell keyed by its stage
+    name, with the code and the params it tracks. DVC's `foreach` cannot compute, so the
+    profile's matrix is expanded here."""
     baseline, arms = profile.get("baseline"), profile.get("arms") or {}
+    for name in [*profile.neurons, *profile.tasks, *(profile.get("single_seed_tasks") or [])]:
+        check_name("neuron or task", name)
     for name in [*([baseline] if baseline else []), *arms]:
         if name not in profile.neurons:
             raise KeyError(f"profile {profile.name!r}: baseline/arm {name!r} is not one of its neurons {list(profile.neurons)}")
@@ -199,8 +265,17 @@ def plan(profile: DictConfig, neurons: DictConfig) -> DictConfig:
         if name not in neurons:
             raise KeyError(f"profile {profile.name!r} lists neuron {name!r}, which conf/config.yaml does not register")
         code[name] = neuron_code(name, neurons[name])
-    cells = {c.key: {"neuron": c.neuron, "task": c.task, "seed": c.seed, "code": code[c.neuron]} for c in planned_cells(profile)}
-    return OmegaConf.create({"neurons": {name: {"code": path} for name, path in code.items()}, "cells": cells})
+    cells = {c.key: {"neuron": c.neuron, "task": c.task, "seed": c.seed, "code": code[c.neuron], "params": f"neurons.{c.neuron}"}
+             for c in planned_cells(profile)}
+    points = {}
+    for point in sweep_points(profile, neurons):
+        points[point.name] = {"base": point.base, "param": point.param, "value": point.value,
+                              "neuron": point_neuron(point, neurons)}
+        base_code = neuron_code(point.base, neurons[point.base])
+        for c in (Cell(point.name, t, s) for t in point.tasks for s in profile.seeds):
+            cells[c.key] = {"neuron": c.neuron, "task": c.task, "seed": c.seed, "code": base_code,
+                            "params": f"plan.points.{point.name}.neuron"}
+    return OmegaConf.create({"neurons": {name: {"code": path} for name, path in code.items()}, "points": points, "cells": cells})
 
 
 OmegaConf.register_new_resolver("bench.plan", plan, replace=True)

@@ -6,16 +6,25 @@ committed record made on an AVX2 one, from the first epoch's loss on. Pinning al
 (which every x86 CPU of the last decade has) makes a CPU run give the same bytes on any of them
 (docs/reproducibility.md).
 
-The setting is `runtime.cpu_isa` (conf/config.yaml): `avx2` (default) or `native` (whatever the
-CPU offers). It must act before torch is imported, so `bench/__init__.py` calls `pin()` first
-thing; the setting is read from the working directory's params.yaml (every entry point runs from
-the repository root), and the environment variable BENCH_CPU_ISA overrides it for one run.
-Variables already set in the environment are kept. Every record's provenance holds what was in
-effect (`effective()`).
+The number of intra-op threads matters too: ATen splits a reduction (e.g. the gradient of a
+neuron parameter shared by a whole layer, PLIF's decay) into one partial sum per thread, so the
+same cell gave PLIF another top-1 with 1 thread than with 2. `runtime.cpu_threads` (default 1)
+pins it; `auto` lets torch use every core (faster alone, not reproducible across core counts).
+
+The settings are `runtime.cpu_isa` (conf/config.yaml): `avx2` (default) or `native` (whatever the
+CPU offers), and `runtime.cpu_threads`. They must act before torch is imported, so
+`bench/__init__.py` calls `pin()` first thing; they are read from the working directory's
+params.yaml (every entry point runs from the repository root), and the environment variables
+BENCH_CPU_ISA / BENCH_CPU_THREADS override them for one run. ISA variables already set in the
+environment are kept; the thread count of the config wins over OMP_NUM_THREADS (a launcher's
+guess must not change a record). Every record's provenance holds what was in effect
+(`effective()`).
 """
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ISAS = {
@@ -23,31 +32,73 @@ ISAS = {
     "native": {},
 }
 DEFAULT = "avx2"
+DEFAULT_THREADS = 1
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read by torch's and MKL's thread pools at load
 PARAMS_FILE = Path("params.yaml")
-_pinned: dict = {"requested": None, "before_torch": False}
+_pinned: dict = {"requested": None, "threads": None, "before_torch": False}
+
+
+def _runtime(params_file: Path) -> dict:
+    if not params_file.is_file():
+        return {}
+    import yaml
+
+    return (yaml.safe_load(params_file.read_text()) or {}).get("runtime") or {}
 
 
 def requested(params_file: Path = PARAMS_FILE) -> str:
     """BENCH_CPU_ISA, else runtime.cpu_isa of params.yaml, else the default."""
-    isa = os.environ.get("BENCH_CPU_ISA")
-    if isa is None and params_file.is_file():
-        import yaml
-
-        runtime = (yaml.safe_load(params_file.read_text()) or {}).get("runtime") or {}
-        isa = runtime.get("cpu_isa")
-    isa = isa or DEFAULT
+    isa = os.environ.get("BENCH_CPU_ISA") or _runtime(params_file).get("cpu_isa") or DEFAULT
     if isa not in ISAS:
         raise ValueError(f"runtime.cpu_isa (or BENCH_CPU_ISA) must be one of {sorted(ISAS)}, got {isa!r}")
     return isa
 
 
+def requested_threads(params_file: Path = PARAMS_FILE) -> int | None:
+    """BENCH_CPU_THREADS, else runtime.cpu_threads of params.yaml, else the default; None for `auto`."""
+    return thread_count(_runtime(params_file).get("cpu_threads", DEFAULT_THREADS))
+
+
+def thread_count(configured) -> int | None:
+    """BENCH_CPU_THREADS, else the configured runtime.cpu_threads: an integer >= 1, or None for `auto`."""
+    threads = os.environ.get("BENCH_CPU_THREADS") or configured
+    if threads == "auto":
+        return None
+    if isinstance(threads, str) and threads.isdigit():
+        threads = int(threads)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"runtime.cpu_threads (or BENCH_CPU_THREADS) must be an integer >= 1 or 'auto', got {threads!r}")
+    return threads
+
+
 def pin() -> None:
-    """Sets the requested ISA's variables (unless set already) if torch is not loaded yet."""
-    isa = requested()
-    _pinned.update(requested=isa, before_torch="torch" not in sys.modules)
+    """Sets the requested ISA's variables (unless set already) and the thread count if torch is
+    not loaded yet."""
+    isa, threads = requested(), requested_threads()
+    _pinned.update(requested=isa, threads=threads, before_torch="torch" not in sys.modules)
     if _pinned["before_torch"]:
         for name, value in ISAS[isa].items():
             os.environ.setdefault(name, value)
+        for name in THREAD_VARIABLES if threads else ():
+            os.environ[name] = str(threads)
+
+
+@contextmanager
+def pinned_threads(configured) -> Iterator[None]:
+    """One run's configured thread count (its runtime.cpu_threads), also where torch was loaded
+    before `pin()` (a test process that trains a cell in-process) or a command-line override
+    changed it; the previous count is restored afterwards."""
+    import torch
+
+    before, pinned, threads = torch.get_num_threads(), _pinned["threads"], thread_count(configured)
+    _pinned["threads"] = threads
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        _pinned["threads"] = pinned
 
 
 def effective() -> dict:
@@ -56,6 +107,7 @@ def effective() -> dict:
 
     return {
         "cpu_isa": _pinned["requested"],
+        "cpu_threads": _pinned["threads"] or "auto",
         "pinned_before_torch": _pinned["before_torch"],
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),

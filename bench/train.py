@@ -1,16 +1,24 @@
 """Train and test one cell of the benchmark matrix and write its record.
 
-Usage: python -m bench.train <neuron> <task> <seed> [key=value ...]
+Usage: python -m bench.train <neuron> <task> <seed> [key=value ...] [--debug]
 
 Reads params.yaml (run from the repository root) and builds the cell with bench.cell; the
 Trainer's callbacks and loggers come from the config (conf/callbacks/, conf/logger/). Overrides
-edit this run's config (e.g. `trainer.max_epochs=1`, or `trainer=ddp trainer.devices=2` for one
-cell on two processes) and are stored in the record. Writes results/runs/<task>/<neuron>/<seed>/{record.json,history.csv} all at
-once, after the run, from the global-rank-0 process only: a crashed run leaves a record with
-status "failed" and its reason, never a half-written one.
+edit this run's config (e.g. `trainer.max_epochs=1`, `neuron.a=0.5`, or `trainer=ddp
+trainer.devices=2` for one cell on two processes) and are stored in the record.
 
-An interrupted run (killed, preempted) resumes from its last epoch checkpoint when rerun with the
-same config, and ends with the same numbers as an uninterrupted run.
+Where it writes: the cell's own DVC stage (`dvc repro train@<neuron>-<task>-<seed>`, no
+overrides) writes results/runs/<task>/<neuron>/<seed>/{record.json,history.csv,
+test-predictions.csv}; any other run (by hand, or with overrides) writes the same files under
+outputs/scratch/runs/ and says so, so only the pipeline changes what the leaderboard reads. The
+files appear all at once, after the run, from the global-rank-0 process only: a crashed run
+leaves a record with status "failed" and its reason, never a half-written one. A wrong name,
+setting or override is one line before anything trains (`--debug` shows the traceback).
+
+CPU numerics (instruction set, threads) are pinned from `runtime` before torch loads
+(bench/numerics.py). An interrupted run (SIGTERM: exit code 143; killed, preempted) resumes from
+its last epoch checkpoint when rerun with the same config, and ends with the same numbers as an
+uninterrupted run.
 """
 
 import argparse
@@ -37,6 +45,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from bench import numerics
 from bench.callbacks import TrainThroughput, peak_memory
 from bench.cell import build
 from bench.config import Cell, cell_config, config_hash, load_params
@@ -123,6 +132,28 @@ def make_loggers(cfg: DictConfig, work_dir: Path) -> list:
     return loggers
 
 
+def trainer_settings(cfg: DictConfig) -> dict:
+    """The configured Trainer arguments; quiet by default (`+trainer.enable_progress_bar=true` shows it)."""
+    return {"enable_progress_bar": False, "enable_model_summary": False, **OmegaConf.to_container(cfg.trainer)}
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """Builds the configured Trainer once, without running anything, so that a wrong setting
+    (`trainer.precision=abc`, an unknown key, a GPU that is not there) is one line before any
+    data loads, not a traceback from inside the run."""
+    import logging
+
+    quiet = logging.getLogger("lightning.pytorch")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # its "GPU available" lines are printed by the real run
+    try:
+        L.Trainer(**trainer_settings(cfg), logger=False, enable_checkpointing=False)
+    except Exception as e:
+        raise UsageError(f"trainer settings ({', '.join(f'{k}={v}' for k, v in cfg.trainer.items())}): {e}") from e
+    finally:
+        quiet.setLevel(level)
+
+
 def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | None = None) -> tuple[dict, dict, str]:
     """Returns (metrics, extra facts, per-sample test predictions as CSV) for the record. Test uses
     the checkpoint best on validation."""
@@ -130,13 +161,11 @@ def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | Non
     datamodule, module = build(cfg)
     callbacks, checkpoint, throughput = make_callbacks(cfg, work_dir)
     trainer = L.Trainer(
-        **OmegaConf.to_container(cfg.trainer),
+        **trainer_settings(cfg),
         default_root_dir=work_dir,
         callbacks=callbacks,
         logger=make_loggers(cfg, work_dir) or False,
         use_distributed_sampler=False,  # the DataModule shards the data itself (exact test, no padding)
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     # weights_only=False: our own checkpoints also hold optimizer and numpy RNG states
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume and resume[0], weights_only=False)
@@ -227,7 +256,7 @@ def run_cell(cfg: DictConfig, overrides: list[str], runs_root: Path | None = Non
     work_dir = run_dir(cfg.task_name, cfg.neuron_name, cfg.seed, work_root or WORK_DIR)
     if is_global_zero():
         check_writable(out_dir)
-    with exclusive(work_dir):
+    with exclusive(work_dir), numerics.pinned_threads(cfg.runtime.get("cpu_threads", numerics.DEFAULT_THREADS)):
         return _run_cell(cfg, overrides, out_dir, work_dir)
 
 
@@ -281,6 +310,12 @@ def checked_config(args: argparse.Namespace) -> DictConfig:
     cfg = cell_config(load_params(), args.neuron, args.task, args.seed, args.overrides)
     if not (isinstance(cfg.trainer.get("max_epochs"), int) and cfg.trainer.max_epochs >= 1):
         raise UsageError(f"trainer.max_epochs must be an integer >= 1, got {cfg.trainer.get('max_epochs')!r}")
+    for key in ("callbacks", "logger", "default_root_dir", "use_distributed_sampler"):
+        if key in cfg.trainer:
+            raise UsageError(f"trainer.{key} is set by bench.train (callbacks and loggers come from the callbacks/ and "
+                             f"logger/ config groups); remove it")
+    check_trainer(cfg)
+    numerics.thread_count(cfg.runtime.get("cpu_threads", numerics.DEFAULT_THREADS))  # ValueError: one line
     try:
         instantiate(cfg.neuron)  # the neuron checks its own parameters
     except InstantiationException as e:

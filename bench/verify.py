@@ -15,14 +15,13 @@ first). The exit code is non-zero unless every cell is identical or within toler
 
 import argparse
 import math
-import os
 import random
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.config import cell_config, config_hash, load_params, planned_cells
+from bench.config import all_cells, cell_config, config_hash, load_params
 from bench.record import HISTORY_FILE, PREDICTIONS_FILE, RECORD_FILE, RUNS_DIR, read_record, run_dir
 
 COMPARED = ("metrics", "best_epoch", "epochs", "n_test", "split_fingerprint")
@@ -68,12 +67,9 @@ def verify_cell(params, task: str, neuron: str, seed: int, scratch: Path, tolera
     if committed.get("provenance", {}).get("config_hash") != config_hash(cell_config(params, neuron, task, seed)):
         return "stale", [f"made under another config than params.yaml asks for; re-run `dvc repro` for {task}/{neuron}/{seed}"]
     cell = f"{task}/{neuron}/{seed}"
-    # CPU reductions split across threads (e.g. a learnable neuron parameter's gradient): the
-    # re-run uses the committed record's thread count (docs/reproducibility.md)
-    threads = (committed.get("provenance", {}).get("numerics") or {}).get("threads")
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    # the thread count is part of the config (runtime.cpu_threads), like the CPU's instruction set
     command = [sys.executable, "-m", "bench.verify", cell, "--into", str(scratch)]
-    run = subprocess.run(command, capture_output=True, text=True, env=env)
+    run = subprocess.run(command, capture_output=True, text=True)
     fresh_dir = run_dir(task, neuron, seed, scratch / "runs")
     if run.returncode != 0 or not (fresh_dir / RECORD_FILE).is_file():
         return "different", [f"the re-run failed (exit {run.returncode}): {run.stderr.strip().splitlines()[-1:]}"]
@@ -94,7 +90,7 @@ def choose(params, named: list[str], sample: int, seed: int) -> list[tuple[str, 
             task, neuron, cell_seed = name.split("/")
             cells.append((task, neuron, int(cell_seed)))
         return cells
-    committed = [(c.task, c.neuron, c.seed) for c in planned_cells(params.profile)
+    committed = [(c.task, c.neuron, c.seed) for c in all_cells(params)
                  if (run_dir(c.task, c.neuron, c.seed) / RECORD_FILE).is_file()]
     if not committed:
         raise SystemExit(f"no committed records under {RUNS_DIR} for the profile's cells; run `dvc repro` first")

@@ -10,8 +10,10 @@
 # write lock on its outputs, so independent train cells reproduce concurrently, each writing its
 # own outputs and its own dvc.lock entry (docs/cluster.md). Cells are dealt round-robin.
 #
-# Each worker gets nproc/K CPU threads (OMP_NUM_THREADS, unless set): K workers each using every
-# core oversubscribe the CPU, which made CPU cells 3-10x slower here (docs/cluster.md).
+# A CPU cell uses runtime.cpu_threads threads (default 1, part of its config: the numbers depend on
+# it), so K = the number of cores keeps a CPU busy. With `cpu_threads: auto` each worker gets
+# nproc/K threads (OMP_NUM_THREADS, unless set): K workers each using every core oversubscribe
+# the CPU, which made CPU cells 3-10x slower here (docs/cluster.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

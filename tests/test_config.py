@@ -7,7 +7,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from bench.compose import compose
-from bench.config import cell_config, config_hash, load_params, plan, planned_cells, prepared_dir
+from bench.config import all_cells, cell_config, config_hash, load_params, plan, planned_cells, prepared_dir
 
 
 def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):
@@ -48,14 +48,63 @@ def test_planned_cells_expand_the_profile_into_the_plan_dvc_yaml_runs(in_repo):
     the_plan = plan(profile, load_params().neurons)
     assert list(the_plan.cells) == [c.key for c in cells]
     assert the_plan.cells["qif-imagenet-resnet34-t4-0"] == {
-        "neuron": "qif", "task": "imagenet-resnet34-t4", "seed": 0, "code": "bench/neurons/qif.py"}
+        "neuron": "qif", "task": "imagenet-resnet34-t4", "seed": 0, "code": "bench/neurons/qif.py", "params": "neurons.qif"}
     stages = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]
     assert stages["train"]["foreach"] == "${plan.cells}" and stages["dynamics"]["foreach"] == "${plan.neurons}"
     from dvc.repo import Repo
 
     with Repo(str(in_repo)) as repo:  # what DVC itself expands from the committed params.yaml
         names = {stage.addressing for stage in repo.index.stages if stage.addressing.startswith("train@")}
-    assert names == {c.addressing for c in planned_cells(load_params().profile)}
+    assert names == {c.addressing for c in all_cells(load_params())}
+    assert {c.addressing for c in planned_cells(load_params().profile)} < names  # the sweeps add cells
+
+
+def test_a_sweep_expands_into_cells_that_train_the_base_neuron_with_one_setting_changed(in_repo):
+    profile = OmegaConf.create({"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits", "digits-dvs"], "seeds": [0, 1],
+                                "single_seed_tasks": [], "sweeps": [
+                                    {"neuron": "qif", "param": "a", "values": [0.125, 0.25, 1.0]},
+                                    {"neuron": "lif", "param": "surrogate.width", "values": [2.0], "tasks": ["digits-dvs"]}]})
+    params = load_params()
+    the_plan = plan(profile, params.neurons)
+    # 0.25 is QIF's own value: those are qif's cells, not a sweep point
+    assert list(the_plan.points) == ["qif-a-0p125", "qif-a-1", "lif-width-2"]
+    assert the_plan.points["qif-a-1"].neuron == {**params.neurons.qif, "a": 1.0}
+    assert the_plan.points["lif-width-2"].neuron.surrogate == {"_target_": "bench.neurons.surrogate.Rectangle", "width": 2.0}
+    sweep_keys = [k for k, c in the_plan.cells.items() if c.neuron not in ("lif", "qif")]
+    assert sweep_keys == ["qif-a-0p125-digits-0", "qif-a-0p125-digits-1", "qif-a-0p125-digits-dvs-0", "qif-a-0p125-digits-dvs-1",
+                          "qif-a-1-digits-0", "qif-a-1-digits-1", "qif-a-1-digits-dvs-0", "qif-a-1-digits-dvs-1",
+                          "lif-width-2-digits-dvs-0", "lif-width-2-digits-dvs-1"]
+    cell = the_plan.cells["lif-width-2-digits-dvs-1"]
+    assert cell == {"neuron": "lif-width-2", "task": "digits-dvs", "seed": 1, "code": "bench/neurons/lif.py",
+                    "params": "plan.points.lif-width-2.neuron"}
+    # a cell of a sweep point gets the point's settings, and only they differ from the base neuron's cell
+    params = OmegaConf.merge(params, {"plan": the_plan})
+    swept, base = cell_config(params, "qif-a-1", "digits", 0), cell_config(params, "qif", "digits", 0)
+    assert swept.neuron.a == 1.0 and OmegaConf.masked_copy(swept, ["task", "trainer", "runtime"]) == \
+        OmegaConf.masked_copy(base, ["task", "trainer", "runtime"])
+
+
+@pytest.mark.parametrize("sweep, error", [
+    ({"neuron": "nope", "param": "a", "values": [1.0]}, "neuron 'nope' is not registered"),
+    ({"neuron": "qif", "param": "b", "values": [1.0]}, "neuron 'qif' has no setting 'b'"),
+    ({"neuron": "qif", "param": "a", "values": []}, "`values` must list"),
+    ({"neuron": "qif", "param": "a", "values": [1.0, 1.0]}, "named twice"),
+    ({"neuron": "qif", "param": "a", "values": [1.0], "tasks": ["Bad Task"]}, "not allowed"),
+])
+def test_a_malformed_sweep_is_refused_at_compose_time_with_its_place(in_repo, sweep, error):
+    profile = OmegaConf.create({"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0],
+                                "single_seed_tasks": [], "sweeps": [sweep]})
+    with pytest.raises((KeyError, ValueError), match=error):
+        plan(profile, load_params().neurons)
+
+
+@pytest.mark.parametrize("field, name", [("neurons", "../x"), ("tasks", "digits;touch /tmp/x;#"), ("single_seed_tasks", "A")])
+def test_the_plan_refuses_unsafe_names_however_they_arrive(in_repo, field, name):
+    """`dvc exp run -S 'profile.tasks=[...]'` composes the plan without bench.compose's checks."""
+    profile = OmegaConf.create({"name": "t", "neurons": ["lif"], "tasks": ["digits"], "seeds": [0], "single_seed_tasks": []})
+    profile[field] = [name]
+    with pytest.raises(ValueError, match="is not allowed"):
+        plan(profile, load_params().neurons)
 
 
 def test_a_profile_naming_an_unregistered_neuron_is_refused(in_repo):

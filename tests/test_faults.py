@@ -61,6 +61,10 @@ def test_an_unwritable_results_folder_is_refused_before_training(in_repo, tmp_pa
         (["qif", "digits", "0", "+neurons.qif.a=0.1"], "this cell's config has no 'neurons'"),
         (["qif", "digits", "0", "neuron.b=1"], "no setting 'neuron.b' in this cell's config (use +neuron.b=... to add one"),
         (["../../victim", "digits", "0"], "neuron name '../../victim' is not allowed"),
+        (["qif", "digits", "0", "trainer.precision=abc"], "trainer settings ("),
+        (["qif", "digits", "0", "+trainer.no_such_setting=1"], "no_such_setting"),
+        (["qif", "digits", "0", "+trainer.callbacks=[]"], "trainer.callbacks is set by bench.train"),
+        (["qif", "digits", "0", "runtime.cpu_threads=0"], "runtime.cpu_threads (or BENCH_CPU_THREADS) must be an integer >= 1"),
     ],
 )
 def test_a_mistyped_request_is_one_clear_line(args, message):

@@ -424,3 +424,40 @@ def test_holm_adjusts_step_down_and_seeds_with_the_same_count_are_explained():
     matrix = pd.DataFrame([[1, 1, 0, 0], [0, 1, 1, 0], [1, 1, 1, 0]], index=[0, 1, 2], dtype=float)
     assert identical_accuracies(matrix) == "seeds 0, 1 each 2/4 correct: different samples right (2-2 of 4 differ pairwise)"
     assert identical_accuracies(matrix.loc[[0, 0]].set_axis([0, 1])) == "seeds 0, 1 each 2/4 correct: the same samples right"
+
+
+def test_a_sweep_becomes_a_sensitivity_table_and_plot_with_paired_cis(results, monkeypatch):
+    """A profile's sweep points (params.yaml's plan.points) are not table rows: they give, per sweep
+    and task, top-1 against the value with each point's CI and its paired difference to the base
+    neuron's own value (here qif, a = 0.25), from the same predictions the table uses."""
+    write(results, "qif-a-1", 0, 80.0)
+    write(results, "qif-a-1", 1, 82.0)
+    write(results, "qif-a-1", 2, 81.0)
+    write(results, "qif-a-0p5", 0, 91.0)  # seeds 1 and 2 not run yet
+    neuron = {"_target_": "bench.neurons.qif.QIF", "a": 0.25}
+    cells = {f"{n}-digits-{s}": {"neuron": n, "task": "digits", "seed": s} for n in ("qif-a-0p5", "qif-a-1") for s in (0, 1, 2)}
+    params = OmegaConf.create({"profile": PROFILE, "neurons": {"qif": neuron, "lif": {}}, "plan": {"cells": cells, "points": {
+        "qif-a-0p5": {"base": "qif", "param": "a", "value": 0.5, "neuron": {**neuron, "a": 0.5}},
+        "qif-a-1": {"base": "qif", "param": "a", "value": 1.0, "neuron": {**neuron, "a": 1.0}}}}})
+    monkeypatch.setattr("bench.leaderboard.expected_config_hashes", lambda params: None)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    monkeypatch.chdir(results)
+    table, _ = build(results / "runs", results / "results", PROFILE, params=params)
+    assert set(table.neuron) == {"lif", "qif"}  # sweep points are not rows of the leaderboard
+    out = results / "results/leaderboard"
+    sweep = pd.read_csv(out / "sensitivity.csv")
+    assert list(sweep.value) == [0.25, 0.5, 1.0] and list(sweep.n_seeds) == [3, 1, 3]
+    assert list(sweep.top1_mean) == [92.0, 91.0, 81.0] and list(sweep.is_default) == [True, False, False]
+    # the point's difference is the same paired estimate the leaderboard gives an arm
+    from bench.leaderboard.paired import compare
+
+    records = load_records(results / "runs")
+    paired = compare(records[records.neuron.isin(["qif", "qif-a-1"]) & (records.seed < 3) & (records.status == "ok")
+                             & ~records.overrides.astype(bool)], "qif")
+    expected = paired[paired.neuron == "qif-a-1"].iloc[0]
+    point = sweep[sweep.neuron == "qif-a-1"].iloc[0]
+    assert point.delta == pytest.approx(-11.0, abs=1e-4) and point.delta_low == pytest.approx(expected.delta_low, abs=1e-4)
+    assert point.verdict == "worse" and sweep.verdict[0] == "(reference)"
+    md = (out / "leaderboard.md").read_text()
+    assert "### qif.a on digits" in md and "| **0.25** (default) | `qif` | 3/3 |" in md and "| 0.5 | `qif-a-0p5` | 1/3 |" in md
+    assert (out / "plots/sensitivity.png").stat().st_size > 10_000

@@ -18,12 +18,13 @@ PROBE = (
     "from bench.numerics import effective\n"
     "e = effective()\n"
     "print(e['cpu_isa'], e['pinned_before_torch'], e['torch_cpu_capability'], os.environ.get('ONEDNN_MAX_CPU_ISA'),"
-    " os.environ.get('MKL_CBWR'))\n"
+    " os.environ.get('MKL_CBWR'), torch.get_num_threads(), e['cpu_threads'])\n"
 )
 
 
 def probe(**env) -> list[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
+    pinned = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    clean = {k: v for k, v in os.environ.items() if k not in pinned}  # this process's own pin is in its environment
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
@@ -31,12 +32,33 @@ def probe(**env) -> list[str]:
 
 def test_cpu_numerics_are_pinned_to_avx2_before_torch_loads_by_default():
     assert yaml.safe_load((ROOT / "params.yaml").read_text())["runtime"]["cpu_isa"] == "avx2"
-    assert probe() == ["avx2", "True", "AVX2", "AVX2", "AVX2"]
+    assert probe() == ["avx2", "True", "AVX2", "AVX2", "AVX2", "1", "1"]
 
 
 def test_native_leaves_the_cpu_its_own_instruction_set():
-    isa, pinned, _, onednn, mkl = probe(BENCH_CPU_ISA="native")
+    isa, pinned, _, onednn, mkl, *_ = probe(BENCH_CPU_ISA="native")
     assert (isa, pinned, onednn, mkl) == ("native", "True", "None", "None")
+
+
+def test_the_thread_count_is_the_configs_not_the_launchers():
+    """ATen splits a reduction (PLIF's shared decay gradient) into one partial sum per thread: the
+    count is part of the config (runtime.cpu_threads: 1), so a launcher's OMP_NUM_THREADS does not
+    change a record; BENCH_CPU_THREADS changes it for one run, `auto` leaves it to torch."""
+    assert yaml.safe_load((ROOT / "params.yaml").read_text())["runtime"]["cpu_threads"] == 1
+    assert probe(OMP_NUM_THREADS="2")[-2:] == ["1", "1"]
+    assert probe(BENCH_CPU_THREADS="2")[-2:] == ["2", "2"]
+    assert probe(BENCH_CPU_THREADS="auto", OMP_NUM_THREADS="2")[-2:] == ["2", "auto"]
+
+
+def test_a_cell_trained_in_a_process_that_loaded_torch_first_still_gets_its_thread_count():
+    import torch
+
+    from bench.numerics import pinned_threads
+
+    before = torch.get_num_threads()
+    with pinned_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
 
 
 def test_an_unknown_instruction_set_is_refused():

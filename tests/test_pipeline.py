@@ -83,3 +83,14 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     out = run("dvc", "repro", "--single-item", "leaderboard", cwd=repo)
     assert out.returncode != 0 and "results/runs/digits/qif/1/record.json: not a valid record" in out.stdout + out.stderr
     assert tables == {name: (repo / "results/leaderboard" / name).read_bytes() for name in tables}
+
+    # one command sweeps a neuron setting through the pipeline: a cell per value and seed, then a
+    # sensitivity table and plot beside the leaderboard
+    sh(*GIT, "checkout", "results/runs/digits/qif/1/record.json", cwd=repo)
+    out = sh("dvc", "exp", "run", "-S", "profile.sweeps=[{neuron: qif, param: a, values: [0.3, 1.0]}]", cwd=repo)
+    assert stages_run(out) == {"train@qif-a-1-digits-0", "train@qif-a-1-digits-1", "leaderboard"}  # 0.3 is qif's own a
+    sweep = pd.read_csv(repo / "results/leaderboard/sensitivity.csv")
+    assert list(sweep.value) == [0.3, 1.0] and list(sweep.n_seeds) == [2, 2] and sweep.delta.notna().tolist() == [False, True]
+    assert "### qif.a on digits" in (repo / "results/leaderboard/leaderboard.md").read_text()
+    assert (repo / "results/leaderboard/plots/sensitivity.png").is_file()
+    assert "up to date" in sh("dvc", "status", cwd=repo)

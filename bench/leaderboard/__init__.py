@@ -1,6 +1,7 @@
 """Pipeline stage `leaderboard`: every cell's record -> one DataFrame -> one published set in
 results/leaderboard/: the tables people read and cite (leaderboard.{md,csv,tex,html}), the table's
-version history (table-versions.csv, CHANGELOG.md) and figures (plots/).
+version history (table-versions.csv, CHANGELOG.md), the sweeps' sensitivity (sensitivity.csv and a
+section of leaderboard.md) and figures (plots/).
 
 Only the cells of the current profile count, and only records made without ad-hoc overrides.
 The set is published all-or-nothing (bench.leaderboard.publish): a failed or killed run (e.g. a
@@ -12,12 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.config import cell_config, config_hash, load_params, planned_cells
+from bench.config import all_cells, cell_config, config_hash, load_params
 from bench.leaderboard.plots import write_plots
 from bench.leaderboard.publish import publishing, recover
 from bench.leaderboard.records import load_records
 from bench.leaderboard.render import to_csv, to_html, to_latex, to_markdown
-from bench.leaderboard.stats import leaderboard_table, select_profile
+from bench.leaderboard.sensitivity import sensitivity_table, sweep_cells
+from bench.leaderboard.sensitivity import to_markdown as sensitivity_markdown
+from bench.leaderboard.stats import leaderboard_table, select_cells, select_profile
 from bench.leaderboard.version import identify, to_changelog
 from bench.record import PRIMARY, RUNS_DIR
 
@@ -46,7 +49,7 @@ def read_reported(path: Path = REPORTED_FILE) -> pd.DataFrame:
 def expected_config_hashes(params) -> dict:
     """(neuron, task, seed) -> the config hash params.yaml asks for, for every planned cell."""
     return {(c.neuron, c.task, c.seed): config_hash(cell_config(params, c.neuron, c.task, c.seed))
-            for c in planned_cells(params.profile)}
+            for c in all_cells(params)}
 
 
 def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=None, params=None) -> tuple[pd.DataFrame, dict]:
@@ -56,23 +59,29 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
         params = params if params is not None else load_params()
         profile = params.profile
     hashes = expected_config_hashes(params) if params is not None else None
-    records = select_profile(load_records(runs_dir), profile, hashes)
+    all_records = load_records(runs_dir)
+    records = select_profile(all_records, profile, hashes)
     table = leaderboard_table(records, profile, read_reported(results_dir / REPORTED_FILE.name))
+    swept = None
+    if params is not None and (params.get("plan") or {}).get("points"):
+        swept = sensitivity_table(select_cells(all_records, sweep_cells(params), hashes), params)
     published = results_dir / PUBLISHED
     recover(published)  # a run killed mid-swap is undone before its outputs are read
     csv_path = published / "leaderboard.csv"
     previous = pd.read_csv(csv_path) if csv_path.is_file() else None
     meta, history = identify(table, profile.name, published / HISTORY_FILE.name, previous)
     with publishing(published) as staging:
-        write_plots(table, records, staging / "plots")
+        write_plots(table, records, staging / "plots", swept)
         outputs = {
-            "leaderboard.md": to_markdown(table, meta),
+            "leaderboard.md": to_markdown(table, meta) + "".join(f"{line}\n" for line in sensitivity_markdown(swept)),
             "leaderboard.csv": to_csv(table, meta),
             "leaderboard.tex": to_latex(table, meta),
             "leaderboard.html": to_html(table, meta),
             HISTORY_FILE.name: history.to_csv(index=False, lineterminator="\n"),
             "CHANGELOG.md": to_changelog(history),
         }
+        if swept is not None:
+            outputs["sensitivity.csv"] = swept.to_csv(index=False, lineterminator="\n", float_format="%.4f")
         for name, text in outputs.items():
             (staging / name).write_text(text, encoding="utf-8")
     return table, meta

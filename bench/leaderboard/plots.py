@@ -140,8 +140,46 @@ def training_curves(records: pd.DataFrame, path: Path, metric=SELECTION) -> None
     plt.close(fig)
 
 
-def write_plots(table: pd.DataFrame, records: pd.DataFrame, out_dir: Path) -> None:
+def sensitivity(table: pd.DataFrame, path: Path) -> None:
+    """Top-1 against each swept setting, one panel per sweep and task: each point's CI (seeds and
+    test-set sampling, as in the table), the base neuron's own value marked, and the points whose
+    paired difference to it is resolved (Holm over the sweep) filled."""
+    panels = list(table.groupby(["sweep", "task"], sort=False))
+    fig, axes = _grid(len(panels))
+    for ax, ((sweep, task), rows) in zip(axes, panels):
+        rows = rows[rows.n_seeds > 0]
+        numeric = pd.api.types.is_numeric_dtype(rows.value)
+        x = rows.value.to_numpy(float) if numeric else np.arange(len(rows))
+        acc = rows.top1_mean.to_numpy(float)
+        yerr = np.nan_to_num(np.vstack([acc - rows.top1_ci_low.to_numpy(float), rows.top1_ci_high.to_numpy(float) - acc]))
+        ax.errorbar(x, acc, yerr=yerr, color="tab:blue", capsize=3, marker="none", label=f"top-1, {CONFIDENCE:.0%} CI")
+        resolved = rows.verdict.isin(["better", "worse"]).to_numpy()
+        default = rows.is_default.to_numpy(bool)
+        ax.scatter(x[~resolved & ~default], acc[~resolved & ~default], facecolors="white", edgecolors="tab:blue", zorder=3,
+                   label="not resolved vs default")
+        ax.scatter(x[resolved], acc[resolved], color="tab:blue", zorder=3, label="resolved vs default (Holm)")
+        ax.scatter(x[default], acc[default], marker="*", s=140, color="tab:red", zorder=4, label="default")
+        if numeric and (x > 0).all() and x.max() / x.min() >= 4:
+            ax.set_xscale("log")
+        if numeric:
+            ax.set_xticks(x, [f"{v:g}" for v in x])
+            ax.minorticks_off()
+        else:
+            ax.set_xticks(x, [str(v) for v in rows.value])
+        ax.set_xlabel(sweep)
+        ax.set_ylabel(f"{PRIMARY.label} ({PRIMARY.unit})")
+        ax.set_title(f"{task}: {sweep}")
+    if panels:
+        axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, **PNG)
+    plt.close(fig)
+
+
+def write_plots(table: pd.DataFrame, records: pd.DataFrame, out_dir: Path, sweeps: pd.DataFrame | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
+    if sweeps is not None and len(sweeps):
+        sensitivity(sweeps, out_dir / "sensitivity.png")
     accuracy_vs_energy(table, out_dir / "accuracy-energy.png")
     forest(table, out_dir / "forest.png")
     firing_rates(records, out_dir / "firing-rates.png")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from bench.config import planned_cells
+from bench.config import Cell, planned_cells
 from bench.leaderboard.paired import compare
 from bench.record import METRICS, PRIMARY
 
@@ -49,17 +49,22 @@ def expected_seeds(profile: DictConfig) -> dict[str, list[int]]:
 
 
 def select_profile(records: pd.DataFrame, profile: DictConfig, config_hashes: dict | None = None) -> pd.DataFrame:
-    """The records of the profile's cells, made without overrides (a `trainer.max_epochs=1`
-    smoke run is not the protocol), each marked `stale` when it was made under another config
-    than its cell has now (config_hashes: (neuron, task, seed) -> bench.config.config_hash)."""
-    planned = {(c.neuron, c.task, c.seed): c.addressing for c in planned_cells(profile)}
-    cells = list(zip(records.neuron, records.task, records.seed))
-    selected = records[np.array([cell in planned for cell in cells], dtype=bool) & ~records.overrides.astype(bool)]
-    cells = list(zip(selected.neuron, selected.task, selected.seed))
-    selected = selected.assign(stage=[planned[cell] for cell in cells])
+    """The records of the profile's table cells (select_cells)."""
+    return select_cells(records, planned_cells(profile), config_hashes)
+
+
+def select_cells(records: pd.DataFrame, cells: list[Cell], config_hashes: dict | None = None) -> pd.DataFrame:
+    """The records of the given cells, made without overrides (a `trainer.max_epochs=1` smoke run
+    is not the protocol), each marked `stale` when it was made under another config than its
+    cell has now (config_hashes: (neuron, task, seed) -> bench.config.config_hash)."""
+    planned = {(c.neuron, c.task, c.seed): c.addressing for c in cells}
+    keys = list(zip(records.neuron, records.task, records.seed))
+    selected = records[np.array([key in planned for key in keys], dtype=bool) & ~records.overrides.astype(bool)]
+    keys = list(zip(selected.neuron, selected.task, selected.seed))
+    selected = selected.assign(stage=[planned[key] for key in keys])
     if config_hashes is None:
         return selected.assign(stale=False)
-    return selected.assign(stale=[config_hashes.get(cell) != have for cell, have in zip(cells, selected.config_hash)])
+    return selected.assign(stale=[config_hashes.get(key) != have for key, have in zip(keys, selected.config_hash)])
 
 
 def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: list[str], baseline: str) -> pd.DataFrame:
