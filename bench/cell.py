@@ -37,9 +37,8 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SpikingClassifier]:
     datamodule = build_datamodule(cfg)
-    c, h, _ = datamodule.input_shape
     backbone = instantiate(
-        cfg.task.model, neuron=neuron_factory(cfg), in_channels=c, input_size=h, num_classes=datamodule.num_classes
+        cfg.task.model, neuron=neuron_factory(cfg), input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
     )
     module = SpikingClassifier(
         backbone,

@@ -239,21 +239,35 @@ def point_neuron(point: SweepPoint, neurons: DictConfig) -> dict:
     return OmegaConf.to_container(cfg)
 
 
-def neuron_code(name: str, neuron: DictConfig) -> str:
-    """The source file of a neuron's class (`bench.neurons.lif.LIF` -> bench/neurons/lif.py): what
-    its cells track as code. Variants (conf/neuron/lif-aw.yaml: the same class, other settings)
-    share their base neuron's file."""
-    target = neuron.get("_target_") if isinstance(neuron, DictConfig) else None
+def target_file(target, what: str) -> str:
+    """The source file of a `_target_` (`bench.neurons.lif.LIF` -> bench/neurons/lif.py)."""
     if not isinstance(target, str) or "." not in target:
-        raise ValueError(f"neuron {name!r}: its config needs `_target_: <module>.<Class>` (conf/neuron/{name}.yaml)")
+        raise ValueError(f"{what} needs `_target_: <module>.<Class>`")
     return target.rsplit(".", 1)[0].replace(".", "/") + ".py"
 
 
-def plan(profile: DictConfig, neurons: DictConfig) -> DictConfig:
+def neuron_code(name: str, neuron: DictConfig) -> str:
+    """The source file of a neuron's class: what its cells track as code. Variants
+    (conf/neuron/lif-aw.yaml: the same class, other settings) share their base neuron's file."""
+    target = neuron.get("_target_") if isinstance(neuron, DictConfig) else None
+    return target_file(target, f"neuron {name!r}: its config (conf/neuron/{name}.yaml)")
+
+
+def task_code(name: str, task: DictConfig) -> dict[str, str]:
+    """The source files of a task's own dataset source and backbone (its config's data.source and
+    model `_target_`s, written as full module paths): what its cells and its prepare stage track
+    besides the code every task shares (dvc.yaml), so that changing one task's loader or backbone
+    re-runs only its cells."""
+    where = f"task {name!r}: its config (conf/task/{name}.yaml)"
+    return {"data": target_file(OmegaConf.select(task, "data.source._target_"), f"{where}, data.source,"),
+            "model": target_file(OmegaConf.select(task, "model._target_"), f"{where}, model,")}
+
+
+def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig) -> DictConfig:
     """What dvc.yaml runs, as params.yaml's `plan` (the `bench.plan` resolver of conf/config.yaml):
-    each neuron's code file; each sweep point's neuron settings; every cell keyed by its stage
-    name, with the code and the params it tracks. DVC's `foreach` cannot compute, so the
-    profile's matrix is expanded here."""
+    each neuron's code file; each task's code files; each sweep point's neuron settings; every
+    cell keyed by its stage name, with the code and the params it tracks. DVC's `foreach` cannot
+    compute, so the profile's matrix is expanded here."""
     baseline, arms = profile.get("baseline"), profile.get("arms") or {}
     for name in [*profile.neurons, *profile.tasks, *(profile.get("single_seed_tasks") or [])]:
         check_name("neuron or task", name)
@@ -265,17 +279,39 @@ def plan(profile: DictConfig, neurons: DictConfig) -> DictConfig:
         if name not in neurons:
             raise KeyError(f"profile {profile.name!r} lists neuron {name!r}, which conf/config.yaml does not register")
         code[name] = neuron_code(name, neurons[name])
-    cells = {c.key: {"neuron": c.neuron, "task": c.task, "seed": c.seed, "code": code[c.neuron], "params": f"neurons.{c.neuron}"}
-             for c in planned_cells(profile)}
+    task_names = list(dict.fromkeys([*profile.tasks, *(profile.get("single_seed_tasks") or [])]))
+    for name in task_names:
+        if name not in tasks:
+            raise KeyError(f"profile {profile.name!r} lists task {name!r}, which conf/config.yaml does not register")
+    own = {name: task_code(name, tasks[name]) for name in task_names}
+
+    def cell(c: Cell, neuron_file: str, params: str) -> dict:
+        return {"neuron": c.neuron, "task": c.task, "seed": c.seed, "code": neuron_file,
+                "data_code": own[c.task]["data"], "model_code": own[c.task]["model"], "params": params}
+
+    cells = {c.key: cell(c, code[c.neuron], f"neurons.{c.neuron}") for c in planned_cells(profile)}
     points = {}
     for point in sweep_points(profile, neurons):
         points[point.name] = {"base": point.base, "param": point.param, "value": point.value,
                               "neuron": point_neuron(point, neurons)}
+        for t in point.tasks:
+            if t not in own:
+                own[t] = task_code(t, lookup_task(tasks, t, profile))
         base_code = neuron_code(point.base, neurons[point.base])
         for c in (Cell(point.name, t, s) for t in point.tasks for s in profile.seeds):
-            cells[c.key] = {"neuron": c.neuron, "task": c.task, "seed": c.seed, "code": base_code,
-                            "params": f"plan.points.{point.name}.neuron"}
-    return OmegaConf.create({"neurons": {name: {"code": path} for name, path in code.items()}, "points": points, "cells": cells})
+            cells[c.key] = cell(c, base_code, f"plan.points.{point.name}.neuron")
+    return OmegaConf.create({
+        "neurons": {name: {"code": path} for name, path in code.items()},
+        "tasks": {name: {"data_code": files["data"], "model_code": files["model"]} for name, files in own.items()},
+        "points": points,
+        "cells": cells,
+    })
+
+
+def lookup_task(tasks: DictConfig, name: str, profile: DictConfig) -> DictConfig:
+    if name not in tasks:
+        raise KeyError(f"profile {profile.name!r}: a sweep lists task {name!r}, which conf/config.yaml does not register")
+    return tasks[name]
 
 
 OmegaConf.register_new_resolver("bench.plan", plan, replace=True)

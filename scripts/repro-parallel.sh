@@ -27,7 +27,7 @@ if [ ${#devices[@]} -ne "$K" ]; then
 fi
 
 # The upstream stages the cells share (data splits, neuron dynamics) first, one at a time.
-dvc repro --glob 'prepare*' 'dynamics@*'
+dvc repro --glob 'prepare@*' 'dynamics@*'
 
 # The train cells whose results are missing or out of date.
 mapfile -t cells < <(python -m bench.cells | cut -d' ' -f4)

@@ -107,13 +107,13 @@ def test_each_layer_is_calibrated_for_what_it_receives():
     from omegaconf import OmegaConf
 
     from bench.cell import neuron_factory
-    from bench.models import SpikingResNet19
+    from bench.models.resnet import SpikingResNet19
     from bench.neurons.base import Neuron
 
     neuron = {"_target_": "bench.neurons.lif.LIF", "surrogate": {"_target_": "bench.neurons.surrogate.AnalyticWindow"}}
     cfg = OmegaConf.create({"neuron": neuron, "runtime": {"neuron_backend": "eager"},
                             "task": {"T": 4, "encoding": "direct", "model": {"alpha": 1.0}}})
-    model = SpikingResNet19(neuron_factory(cfg), in_channels=3, num_classes=10, input_size=8)
+    model = SpikingResNet19(neuron_factory(cfg), input_shape=(3, 8, 8), num_classes=10)
     width = {name: m.surrogate.width for name, m in model.named_modules() if isinstance(m, Neuron)}
 
     def expected(alpha, repeated=False):
@@ -124,5 +124,5 @@ def test_each_layer_is_calibrated_for_what_it_receives():
     assert width["layers.0.0.neuron2"] == pytest.approx(expected(1 / math.sqrt(2)))  # identity shortcut
     assert width["layers.1.0.neuron2"] == pytest.approx(expected(1.0))  # projection shortcut: two branches
     cfg.task.encoding = "frames"  # event frames differ every step: the stem is i.i.d. too
-    model = SpikingResNet19(neuron_factory(cfg), in_channels=3, num_classes=10, input_size=8)
+    model = SpikingResNet19(neuron_factory(cfg), input_shape=(3, 8, 8), num_classes=10)
     assert model.stem[1].surrogate.width == pytest.approx(expected(1.0))

@@ -1,3 +1,4 @@
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,17 @@ import yaml
 from omegaconf import OmegaConf
 
 from bench.compose import compose
-from bench.config import all_cells, cell_config, config_hash, load_params, plan, planned_cells, prepared_dir
+from bench.config import (
+    all_cells,
+    cell_config,
+    config_hash,
+    load_params,
+    neuron_code,
+    plan,
+    planned_cells,
+    prepared_dir,
+    task_code,
+)
 
 
 def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):
@@ -33,9 +44,58 @@ def test_every_profile_neuron_tracks_the_file_of_its_class(in_repo):
 def test_dvc_yaml_prepares_and_tracks_the_folder_the_code_reads(in_repo):
     """A task's prepared data lives where bench.config.prepared_dir says, for every stage."""
     stages = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]
-    folder = str(prepared_dir("${item.task}"))
-    assert [next(iter(out)) for out in stages["prepare"]["outs"]] == [folder]
-    assert folder in stages["train"]["do"]["deps"]
+    assert [next(iter(out)) for out in stages["prepare"]["do"]["outs"]] == [str(prepared_dir("${key}"))]
+    assert str(prepared_dir("${item.task}")) in stages["train"]["do"]["deps"]
+
+
+def imported_files(path: Path, root: Path) -> set[str]:
+    """The files of the bench modules a source file imports (read statically), with the packages
+    Python runs on the way (their __init__.py)."""
+    files = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        for name in (n for n in names if n == "bench" or n.startswith("bench.")):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                stem = root.joinpath(*parts[:i])
+                for candidate in (stem / "__init__.py", stem.with_suffix(".py")):
+                    if candidate.is_file():
+                        files.add(str(candidate.relative_to(root)))
+    return files
+
+
+def import_closure(files: set[str], root: Path) -> set[str]:
+    todo, seen = list(files), set(files)
+    while todo:
+        for found in imported_files(root / todo.pop(), root) - seen:
+            seen.add(found)
+            todo.append(found)
+    return seen
+
+
+def test_every_cell_tracks_all_the_code_it_imports(in_repo):
+    """A train stage lists the code every cell shares plus its neuron's, its data source's and its
+    backbone's own files (params.yaml's plan); whatever bench.train, those files and the modules
+    they import load must be among its deps, or a change to it would leave a stale result that
+    `dvc status` calls up to date. Other neurons' and tasks' own files are the only exceptions."""
+    params = load_params()
+    train = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]["train"]["do"]
+    prepare = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]["prepare"]["do"]
+    own_files = {neuron_code(n, params.neurons[n]) for n in params.neurons}  # every registered neuron's and task's
+    own_files |= {f for t in params.tasks for f in task_code(t, params.tasks[t]).values()}
+    for cell in params.plan.cells.values():
+        deps = {d.replace("${item.code}", cell.code).replace("${item.data_code}", cell.data_code)
+                .replace("${item.model_code}", cell.model_code) for d in train["deps"]}
+        mine = {cell.code, cell.data_code, cell.model_code}
+        loaded = import_closure({"bench/train.py", *mine}, in_repo)
+        untracked = {f for f in loaded - (own_files - mine) if not any(f == d or f.startswith(d + "/") for d in deps)}
+        assert not untracked, f"train@{cell.neuron}-{cell.task}-{cell.seed} imports {sorted(untracked)} without tracking them"
+    for name, task in params.plan.tasks.items():
+        deps = {d.replace("${item.data_code}", task.data_code) for d in prepare["deps"]}
+        loaded = import_closure({"bench/prepare.py", task.data_code}, in_repo)
+        untracked = {f for f in loaded - (own_files - {task.data_code}) if f.startswith("bench/data/") and f not in deps}
+        assert not untracked, f"prepare@{name} imports {sorted(untracked)} without tracking them"
 
 
 def test_planned_cells_expand_the_profile_into_the_plan_dvc_yaml_runs(in_repo):
@@ -45,10 +105,11 @@ def test_planned_cells_expand_the_profile_into_the_plan_dvc_yaml_runs(in_repo):
     assert [c.addressing for c in cells] == [
         "train@lif-digits-0", "train@lif-digits-1", "train@qif-digits-0", "train@qif-digits-1",
         "train@lif-imagenet-resnet34-t4-0", "train@qif-imagenet-resnet34-t4-0"]
-    the_plan = plan(profile, load_params().neurons)
+    the_plan = plan(profile, load_params().neurons, load_params().tasks)
     assert list(the_plan.cells) == [c.key for c in cells]
     assert the_plan.cells["qif-imagenet-resnet34-t4-0"] == {
-        "neuron": "qif", "task": "imagenet-resnet34-t4", "seed": 0, "code": "bench/neurons/qif.py", "params": "neurons.qif"}
+        "neuron": "qif", "task": "imagenet-resnet34-t4", "seed": 0, "code": "bench/neurons/qif.py",
+        "data_code": "bench/data/imagenet.py", "model_code": "bench/models/resnet.py", "params": "neurons.qif"}
     stages = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]
     assert stages["train"]["foreach"] == "${plan.cells}" and stages["dynamics"]["foreach"] == "${plan.neurons}"
     from dvc.repo import Repo
@@ -65,7 +126,7 @@ def test_a_sweep_expands_into_cells_that_train_the_base_neuron_with_one_setting_
                                     {"neuron": "qif", "param": "a", "values": [0.125, 0.25, 1.0]},
                                     {"neuron": "lif", "param": "surrogate.width", "values": [2.0], "tasks": ["digits-dvs"]}]})
     params = load_params()
-    the_plan = plan(profile, params.neurons)
+    the_plan = plan(profile, params.neurons, params.tasks)
     # 0.25 is QIF's own value: those are qif's cells, not a sweep point
     assert list(the_plan.points) == ["qif-a-0p125", "qif-a-1", "lif-width-2"]
     assert the_plan.points["qif-a-1"].neuron == {**params.neurons.qif, "a": 1.0}
@@ -76,6 +137,7 @@ def test_a_sweep_expands_into_cells_that_train_the_base_neuron_with_one_setting_
                           "lif-width-2-digits-dvs-0", "lif-width-2-digits-dvs-1"]
     cell = the_plan.cells["lif-width-2-digits-dvs-1"]
     assert cell == {"neuron": "lif-width-2", "task": "digits-dvs", "seed": 1, "code": "bench/neurons/lif.py",
+                    "data_code": "bench/data/digits_dvs.py", "model_code": "bench/models/convnet.py",
                     "params": "plan.points.lif-width-2.neuron"}
     # a cell of a sweep point gets the point's settings, and only they differ from the base neuron's cell
     params = OmegaConf.merge(params, {"plan": the_plan})
@@ -95,7 +157,7 @@ def test_a_malformed_sweep_is_refused_at_compose_time_with_its_place(in_repo, sw
     profile = OmegaConf.create({"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0],
                                 "single_seed_tasks": [], "sweeps": [sweep]})
     with pytest.raises((KeyError, ValueError), match=error):
-        plan(profile, load_params().neurons)
+        plan(profile, load_params().neurons, load_params().tasks)
 
 
 @pytest.mark.parametrize("field, name", [("neurons", "../x"), ("tasks", "digits;touch /tmp/x;#"), ("single_seed_tasks", "A")])
@@ -104,14 +166,14 @@ def test_the_plan_refuses_unsafe_names_however_they_arrive(in_repo, field, name)
     profile = OmegaConf.create({"name": "t", "neurons": ["lif"], "tasks": ["digits"], "seeds": [0], "single_seed_tasks": []})
     profile[field] = [name]
     with pytest.raises(ValueError, match="is not allowed"):
-        plan(profile, load_params().neurons)
+        plan(profile, load_params().neurons, load_params().tasks)
 
 
 def test_a_profile_naming_an_unregistered_neuron_is_refused(in_repo):
     profile = OmegaConf.create({"name": "t", "neurons": ["lif", "nope"], "tasks": ["digits"], "seeds": [0],
                                 "single_seed_tasks": []})
     with pytest.raises(KeyError, match="lists neuron 'nope', which conf/config.yaml does not register"):
-        plan(profile, load_params().neurons)
+        plan(profile, load_params().neurons, load_params().tasks)
 
 
 def test_cell_config_merges_trainer_and_applies_overrides(in_repo):
@@ -157,9 +219,11 @@ def _imported_bench_files(neuron: str, root) -> set[str]:
 @pytest.mark.parametrize("neuron, other", [("lif", "qif"), ("qif", "lif"), ("lif-aw", "qif"), ("qif-rect", "lif")])
 def test_train_stage_tracks_the_code_a_cell_runs_and_no_other_neuron(in_repo, neuron, other):
     stage = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]["train"]["do"]
-    code = load_params().plan.neurons[neuron].code
-    deps = [d.replace("${item.code}", code).replace("${item.task}", "digits") for d in stage["deps"]]
+    cell = load_params().plan.cells[f"{neuron}-digits-0"]
+    deps = [d.replace("${item.code}", cell.code).replace("${item.task}", "digits").replace("${item.data_code}", cell.data_code)
+            .replace("${item.model_code}", cell.model_code) for d in stage["deps"]]
     used = _imported_bench_files(neuron, in_repo)
     assert f"bench/neurons/{other}.py" not in used, f"a {neuron} cell must not import the {other} neuron"
+    assert not {"bench/models/resnet.py", "bench/models/vgg.py", "bench/data/cifar.py"} & used, "nor other tasks' code"
     untracked = [f for f in used if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
     assert not untracked, f"dvc.yaml train deps miss {untracked}"

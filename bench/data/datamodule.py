@@ -32,7 +32,7 @@ class DatasetSource(Protocol):
     data (digits-dvs) writes it there in make_split and reads it back in datasets."""
 
     num_classes: int
-    input_shape: tuple[int, ...]  # (C, H, W) of one sample
+    input_shape: tuple[int, ...]  # one sample (per timestep for event frames): (C, H, W) for images, (C,) for a vector
 
     def fingerprint(self) -> str:
         """A hash of the data the source reads (e.g. its labels), so that a split is never applied

@@ -17,15 +17,14 @@ class SpikingConvNet(nn.Module):
     def __init__(
         self,
         neuron: Callable[..., Neuron],
-        in_channels: int,
+        input_shape: Sequence[int],
         num_classes: int,
-        input_size: int,
         channels: Sequence[int] = (32, 64, 128),
         alpha: float = 1.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        size, c_in = input_size, in_channels
+        c_in, size, _ = input_shape  # one sample (per timestep): C, H, W
         for i, c_out in enumerate(channels):
             spiking = neuron(stem=i == 0)
             layers += [

@@ -1,5 +1,7 @@
 """Spiking ResNets with tdBN: ResNet-19 (CIFAR, CIFAR10-DVS) and ResNet-34 (ImageNet)."""
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
 from bench.models.blocks import NeuronFactory, conv_bn, stage
@@ -10,10 +12,11 @@ class SpikingResNet19(nn.Module):
     """ResNet-19 of tdBN (Zheng et al. 2021) and TET (Deng et al. 2022): a 3x3 stem with 128
     channels, stages of [3, 3, 2] basic blocks with 128/256/512 channels (strides 1, 2, 2),
     global average pooling, a 256-unit spiking fully connected layer and the classifier.
-    12.69M parameters for 10 classes. `in_channels=2` adapts it to event frames."""
+    12.69M parameters for 10 classes. Two input channels adapt it to event frames."""
 
-    def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
+    def __init__(self, neuron: NeuronFactory, input_shape: Sequence[int], num_classes: int, alpha: float = 1.0) -> None:
         super().__init__()
+        in_channels, input_size, _ = input_shape  # one sample (per timestep): C, H, W
         stem_neuron = neuron(stem=True)
         self.stem = nn.Sequential(conv_bn(in_channels, 128, 3, 1, alpha, stem_neuron.threshold), stem_neuron)
         self.layers = nn.Sequential(
@@ -37,8 +40,9 @@ class SpikingResNet34(nn.Module):
     with 64-512 channels, global average pooling, classifier) with tdBN and spiking neurons:
     21.80M parameters for 1000 classes, as torchvision's resnet34."""
 
-    def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
+    def __init__(self, neuron: NeuronFactory, input_shape: Sequence[int], num_classes: int, alpha: float = 1.0) -> None:
         super().__init__()
+        in_channels, input_size, _ = input_shape  # one sample (per timestep): C, H, W
         stem_neuron = neuron(stem=True)
         self.stem = nn.Sequential(
             conv_bn(in_channels, 64, 7, 2, alpha, stem_neuron.threshold),

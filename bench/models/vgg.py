@@ -1,5 +1,7 @@
 """VGGSNN of TET (Deng et al. 2022) for CIFAR10-DVS: 2 x 48 x 48 event frames."""
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
 from bench.models.blocks import NeuronFactory, conv_bn
@@ -12,8 +14,9 @@ class VGGSNN(nn.Module):
     """conv3x3-tdBN-neuron layers 64, 128, pool, 256, 256, pool, 512, 512, pool, 512, 512, pool
     (2x2 average pooling), then a linear classifier on the 512 x (input/16)^2 features."""
 
-    def __init__(self, neuron: NeuronFactory, in_channels: int, num_classes: int, input_size: int, alpha: float = 1.0) -> None:
+    def __init__(self, neuron: NeuronFactory, input_shape: Sequence[int], num_classes: int, alpha: float = 1.0) -> None:
         super().__init__()
+        in_channels, input_size, _ = input_shape  # one sample (per timestep): C, H, W
         layers: list[nn.Module] = []
         c_in, size = in_channels, input_size
         for item in VGGSNN_LAYERS:
