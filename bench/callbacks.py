@@ -1,7 +1,9 @@
-"""Lightning callbacks that measure a run (training throughput, peak memory) or make it
-resumable (random number generator states in checkpoints)."""
+"""Lightning callbacks that measure a run (training throughput, peak memory), report its
+progress (one line per epoch) or make it resumable (random number generator states in
+checkpoints)."""
 
 import resource
+import sys
 import time
 
 import lightning as L
@@ -65,3 +67,32 @@ class ResumableRNG(L.Callback):
         if self._pending is not None:
             _set_rng_states(self._pending)
             self._pending = None
+
+
+class EpochReport(L.Callback):
+    """One line per epoch on stderr (global rank 0), so that a long run is not silent and a log
+    file shows its course: epoch, training loss, validation top-1 and the best so far, seconds.
+    `+trainer.enable_progress_bar=true` adds Lightning's per-batch bar."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+        self._best: tuple[float, int] | None = None
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # after the epoch's validation
+        if not trainer.is_global_zero:
+            return
+        logged = trainer.callback_metrics
+        epoch = trainer.current_epoch + 1
+        parts = []
+        if "train/loss" in logged:
+            parts.append(f"train loss {float(logged['train/loss']):.4f}")
+        if "val/top1" in logged:
+            top1 = 100 * float(logged["val/top1"])
+            if self._best is None or top1 > self._best[0]:
+                self._best = (top1, epoch)
+            parts.append(f"val top-1 {top1:.2f}% (best {self._best[0]:.2f}% at epoch {self._best[1]})")
+        parts.append(f"{time.perf_counter() - self._start:.1f} s")
+        print(f"epoch {epoch}/{trainer.max_epochs}: " + ", ".join(parts), file=sys.stderr, flush=True)

@@ -7,7 +7,8 @@ Usage: python -m bench.cells [--all] > outputs/slurm/cells.txt
 import argparse
 from collections.abc import Iterator
 
-from bench.config import Cell, all_cells, load_params
+from bench.config import Cell, load_params
+from bench.plan import all_cells
 
 
 def cells(include_up_to_date: bool = False) -> Iterator[Cell]:

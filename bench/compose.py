@@ -5,8 +5,9 @@ from pathlib import Path
 from dvc.utils.hydra import compose_and_dump
 from omegaconf import OmegaConf
 
+import bench.plan  # noqa: F401  (registers the bench.plan resolver)
 from bench.atomic import atomic_path
-from bench.config import PARAMS_FILE, check_names  # also registers the bench.plan resolver
+from bench.config import PARAMS_FILE, check_names
 
 
 def compose(output: Path = PARAMS_FILE, overrides: list[str] = (), root: Path = Path(".")) -> None:

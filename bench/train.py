@@ -58,6 +58,22 @@ WORK_DIR = Path("outputs/runs")  # checkpoints and raw logs (git-ignored)
 SCRATCH_DIR = Path("outputs/scratch")  # records of runs outside the pipeline: runs/ and work/ (git-ignored)
 
 
+def quiet_library_noise() -> None:
+    """Drops what every run would print without telling the user anything about it: Lightning's
+    advertisement for its cloud logger and a deprecation warning inside Lightning's own code."""
+    import logging
+    import warnings
+
+    class NoTips(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not str(record.msg).startswith("💡 Tip:")
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning_utilities.core.rank_zero"):  # the loggers rank_zero_info writes to
+        logging.getLogger(name).addFilter(NoTips())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
 def is_global_zero() -> bool:
     """Before the Trainer exists Lightning reads the rank from the launcher's environment
     (LOCAL_RANK, RANK, SLURM_PROCID); once it runs, the strategy sets the global rank."""
@@ -199,8 +215,9 @@ def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | Non
 
 
 def history(work_dir: Path) -> str | None:
-    """Per-epoch logged metrics as CSV (one row per epoch), for training curves; for a resumed
-    run, an epoch logged by several attempts keeps the last attempt's values."""
+    """Per-epoch logged metrics as CSV (one row per epoch), for training curves, in the record's
+    units (accuracies in percent, as in record.json and the tables); for a resumed run, an epoch
+    logged by several attempts keeps the last attempt's values."""
     paths = [p / "metrics.csv" for p in attempts(work_dir) if (p / "metrics.csv").is_file()]
     if not paths:
         return None
@@ -208,6 +225,8 @@ def history(work_dir: Path) -> str | None:
     logged = logged[[c for c in logged.columns if not c.startswith("test/") and c != "step"]]
     per_epoch = logged.groupby("epoch", sort=False).last()  # last non-null value of each column
     per_epoch = per_epoch.dropna(how="all").sort_index().reset_index()
+    percent = [c for c in per_epoch if c.rpartition("/")[2].startswith("top")]  # val/top1, val/top5, ...
+    per_epoch[percent] = 100 * per_epoch[percent]  # logged as fractions by torchmetrics
     return per_epoch.to_csv(index=False, float_format="%.6g")
 
 
@@ -333,6 +352,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("overrides", nargs="*", help="key=value edits of this cell's config")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a usage error")
     args = parser.parse_args(argv)
+    quiet_library_noise()
     scratch = not is_pipeline_run(args.neuron, args.task, args.seed, args.overrides)
     try:
         cfg = checked_config(args)

@@ -21,7 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.config import all_cells, cell_config, config_hash, load_params
+from bench.config import cell_config, config_hash, load_params
+from bench.plan import all_cells
 from bench.record import HISTORY_FILE, PREDICTIONS_FILE, RECORD_FILE, RUNS_DIR, read_record, run_dir
 
 COMPARED = ("metrics", "best_epoch", "epochs", "n_test", "split_fingerprint")

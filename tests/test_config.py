@@ -8,17 +8,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from bench.compose import compose
-from bench.config import (
-    all_cells,
-    cell_config,
-    config_hash,
-    load_params,
-    neuron_code,
-    plan,
-    planned_cells,
-    prepared_dir,
-    task_code,
-)
+from bench.config import cell_config, config_hash, load_params, prepared_dir
+from bench.plan import all_cells, neuron_code, plan, planned_cells, task_code
 
 
 def test_params_yaml_is_what_conf_composes_to(in_repo, tmp_path):

@@ -27,7 +27,7 @@ def test_model_forward_shapes_and_every_layer_spikes_with_its_neuron(in_repo, ne
 def test_callbacks_and_loggers_come_from_the_config(in_repo, tmp_path):
     extra = ["+callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor", "callbacks.throughput=null"]
     callbacks, checkpoint, throughput = make_callbacks(cell_config(load_params(), "lif", "digits", 0, extra), tmp_path)
-    assert [type(c).__name__ for c in callbacks] == ["ModelCheckpoint", "ResumableRNG", "LearningRateMonitor"]
+    assert [type(c).__name__ for c in callbacks] == ["ModelCheckpoint", "ResumableRNG", "EpochReport", "LearningRateMonitor"]
     assert checkpoint.dirpath == str(tmp_path / "checkpoints") and throughput is None
     (logger,) = make_loggers(cell_config(load_params(), "lif", "digits", 0), tmp_path)
     assert (logger.log_dir, type(logger).__name__) == (str(tmp_path / "logs" / "0"), "CSVLogger")
@@ -80,7 +80,7 @@ def test_run_cell_writes_a_complete_record(in_repo, tmp_path):
     assert not list((tmp_path / "runs" / "digits" / "lif").glob("*.tmp"))
 
 
-def test_test_accuracy_is_of_the_checkpoint_best_on_validation(in_repo, tmp_path):
+def test_test_accuracy_is_of_the_checkpoint_best_on_validation(in_repo, tmp_path, capsys):
     overrides = ["trainer.max_epochs=3", "+trainer.limit_train_batches=3"]
     cfg = cell_config(load_params(), "qif", "digits", 0, overrides)
     record = run_cell(cfg, overrides, runs_root=tmp_path / "runs", work_root=tmp_path / "work")
@@ -89,7 +89,10 @@ def test_test_accuracy_is_of_the_checkpoint_best_on_validation(in_repo, tmp_path
     val = [float(row.split(",")[header.index("val/top1")]) for row in history[1:]]
     best = max(range(len(val)), key=lambda i: (val[i], -i))  # first epoch with the best val top-1
     assert record["best_epoch"] == best
-    assert record["metrics"]["val_top1"] == pytest.approx(100 * val[best])
+    assert record["metrics"]["val_top1"] == pytest.approx(val[best], abs=1e-3)  # history.csv in percent, as the record
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]  # one line per epoch
+    assert len(progress) == 3 and progress[-1].startswith("epoch 3/3: train loss ")
+    assert f"val top-1 {val[-1]:.2f}%" in progress[-1]
 
 
 def test_a_crash_leaves_a_failed_record_and_a_nonzero_exit(in_repo, tmp_path, monkeypatch):

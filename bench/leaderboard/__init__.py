@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.config import all_cells, cell_config, config_hash, load_params
+from bench.config import cell_config, config_hash, load_params
 from bench.leaderboard.plots import write_plots
 from bench.leaderboard.publish import publishing, recover
 from bench.leaderboard.records import load_records
@@ -22,6 +22,7 @@ from bench.leaderboard.sensitivity import sensitivity_table, sweep_cells
 from bench.leaderboard.sensitivity import to_markdown as sensitivity_markdown
 from bench.leaderboard.stats import leaderboard_table, select_cells, select_profile
 from bench.leaderboard.version import identify, to_changelog
+from bench.plan import all_cells
 from bench.record import PRIMARY, RUNS_DIR
 
 RESULTS_DIR = Path("results")

@@ -129,7 +129,7 @@ def training_curves(records: pd.DataFrame, path: Path, metric=SELECTION) -> None
                       for p in rows.path if Path(p).with_name(HISTORY_FILE).is_file()]
             if not curves:
                 continue
-            runs = pd.concat(curves, axis=1) * (100 if metric.unit == "%" else 1)  # logged as fractions
+            runs = pd.concat(curves, axis=1)  # history.csv holds the record's units (percent)
             line = ax.plot(runs.index, runs.mean(axis=1), label=f"{neuron} ({runs.shape[1]} seeds)")[0]
             ax.fill_between(runs.index, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.2)
         ax.set(title=f"{task}: mean, min-max over seeds", xlabel="epoch", ylabel=metric.header)

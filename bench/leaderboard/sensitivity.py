@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.config import Cell
 from bench.leaderboard.paired import compare
+from bench.plan import task_seeds
 from bench.record import PRIMARY
 
 COLUMNS = [
@@ -47,17 +48,15 @@ def value_text(value) -> str:
 
 def sweep_cells(params: DictConfig) -> list[Cell]:
     """The cells of every sweep point and of the base neurons on the sweeps' tasks."""
-    seeds = list(params.profile.seeds)
     cells = []
     for sweep in sweeps(params).values():
-        cells += [Cell(n, t, s) for n in sweep["points"].values() for t in sweep["tasks"] for s in seeds]
+        cells += [Cell(n, t, s) for n in sweep["points"].values() for t in sweep["tasks"] for s in task_seeds(params.profile, t)]
     return list(dict.fromkeys(cells))
 
 
 def sensitivity_table(records: pd.DataFrame, params: DictConfig) -> pd.DataFrame:
     """One row per sweep x task x value (records: select_cells of sweep_cells, `stale` marked)."""
     rows = []
-    n_expected = len(params.profile.seeds)
     for key, sweep in sweeps(params).items():
         names = list(sweep["points"].values())
         mine = records[records.neuron.isin(names) & records.task.isin(sweep["tasks"])]
@@ -70,7 +69,7 @@ def sensitivity_table(records: pd.DataFrame, params: DictConfig) -> pd.DataFrame
                 stats = paired.loc[(task, name)] if (task, name) in paired.index else {}
                 rows.append({
                     "sweep": key, "task": task, "value": value, "is_default": value == sweep["default"], "neuron": name,
-                    "n_seeds": len(runs), "n_seeds_expected": n_expected,
+                    "n_seeds": len(runs), "n_seeds_expected": len(task_seeds(params.profile, task)),
                     "n_failed": int(((current.task == task) & (current.neuron == name) & (current.status == "failed")).sum()),
                     "stale": int(((mine.task == task) & (mine.neuron == name) & mine.stale.astype(bool)).sum()),
                     "top1_mean": runs.mean() if len(runs) else float("nan"),

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from bench.config import Cell, planned_cells
+from bench.config import Cell
 from bench.leaderboard.paired import compare
+from bench.plan import planned_cells
 from bench.record import METRICS, PRIMARY
 
 DEFAULT_BASELINE = "lif"

@@ -2,4 +2,4 @@
 integration (`dvc exp run`) imports the modules of the repository's hydra_plugins/ before it
 composes params.yaml (its `hydra.plugins_path`, the repository root by default)."""
 
-import bench.config  # noqa: F401  (registers the resolver on import)
+import bench.plan  # noqa: F401  (registers the resolver on import)
