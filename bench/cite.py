@@ -5,6 +5,7 @@ Usage: python -m bench.cite [--profile NAME] [--version N]
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import yaml
@@ -32,13 +33,16 @@ def entry(
         a.get("name") or f"{a.get('family-names', '')}, {a.get('given-names', '')}".strip(", ") for a in software["authors"]
     )
     key = f"{software['title'].replace('-', '')}_{profile}_v{row.version}".replace(" ", "")
+    dirty = str(row.git_dirty) == "True"
+    commit = f"git commit {row.git_commit}" + (" plus uncommitted source changes (not reproducible from that commit alone)"
+                                               if dirty else "")
     fields = {
         "title": f"{software['title']}: leaderboard, profile {profile}, table version {profile}-v{row.version}",
         "author": f"{{{authors}}}" if " and " not in authors else authors,
         "year": str(row.date)[:4],
         "version": f"{profile}-v{row.version}",
         "note": (
-            f"Table content sha256 {row.content_hash}; produced by git commit {row.git_commit} "
+            f"Table content sha256 {row.content_hash}; produced by {commit} "
             f"with dvc.lock sha256 {row.dvc_lock_hash} on {row.date}; software version {software.get('version', 'unknown')}"
         ),
     }
@@ -53,7 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", help="default: the profile in params.yaml")
     parser.add_argument("--version", type=int, help="default: the latest version")
     args = parser.parse_args(argv)
-    print(entry(args.profile or load_params().profile.name, args.version))
+    text = entry(args.profile or load_params().profile.name, args.version)
+    if "uncommitted source changes" in text:
+        print("bench.cite: this table version was made from a working tree with uncommitted changes; commit, re-run "
+              "`dvc repro` and cite the version that produces", file=sys.stderr)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -225,6 +225,12 @@ def test_the_hash_and_version_follow_the_numbers_and_only_the_numbers(results, m
     assert identity in (results / "results/leaderboard/leaderboard.md").read_text()
     bib = entry("t", history_path=results / "results/leaderboard/table-versions.csv", citation_path=ROOT / "CITATION.cff")
     assert bib.startswith("@misc{") and "t-v2" in bib and changed["content_hash"] in bib and "year = {2026}" in bib
+    assert ("uncommitted source changes" in bib) == changed["git_dirty"]  # a citation never hides a dirty tree
+    history = pd.read_csv(results / "results/leaderboard/table-versions.csv")
+    history["git_dirty"] = True
+    history.to_csv(results / "results/leaderboard/table-versions.csv", index=False)
+    bib = entry("t", history_path=results / "results/leaderboard/table-versions.csv", citation_path=ROOT / "CITATION.cff")
+    assert "plus uncommitted source changes (not reproducible from that commit alone)" in bib
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """End to end: the real DVC pipeline in a temporary copy of the repository, on a tiny profile:
 reproduce, change a neuron, then add a new one by following docs/add-a-neuron.md."""
 
+import json
 import re
 import sys
 
@@ -53,6 +54,9 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     assert (board.top1_mean > 50).all(), board  # one epoch on digits already learns
     assert "## digits" in (repo / "results/leaderboard/leaderboard.md").read_text()
     assert "up to date" in sh("dvc", "status", cwd=repo)
+    metrics = json.loads(sh("dvc", "metrics", "show", "--json", cwd=repo))  # `dvc exp show` has columns
+    shown = next(iter(metrics.values()))["data"]["results/leaderboard/metrics.json"]["data"]["digits"]
+    assert set(shown) == {"lif", "qif"} and abs(shown["qif"]["top1"] - board.set_index("neuron").top1_mean["qif"]) < 1e-4
     sh("dvc", "plots", "show", "-o", "dvc_plots", cwd=repo)  # DVC renders the leaderboard's figures
     page = (repo / "dvc_plots/index.html").read_text()
     assert all(name in page for name in ("accuracy-energy", "firing-rates", "training-curves"))

@@ -9,6 +9,7 @@ malformed record, named in the error) leaves the previous set as it was.
 Usage: python -m bench.leaderboard
 """
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,7 @@ RESULTS_DIR = Path("results")
 REPORTED_FILE = RESULTS_DIR / "reported.csv"
 PUBLISHED = "leaderboard"  # the folder under results/ that holds the published set
 HISTORY_FILE = RESULTS_DIR / PUBLISHED / "table-versions.csv"
+METRICS_FILE = "metrics.json"  # DVC metrics (dvc.yaml): what `dvc exp show` tabulates
 # papers' numbers of the primary metric (its column stem, e.g. top1), with their source
 REPORTED_COLUMNS = ["task", "neuron", PRIMARY.stem, PRIMARY.col("std"), "n_seeds", "source", "where", "note"]
 
@@ -51,6 +53,23 @@ def expected_config_hashes(params) -> dict:
     """(neuron, task, seed) -> the config hash params.yaml asks for, for every planned cell."""
     return {(c.neuron, c.task, c.seed): config_hash(cell_config(params, c.neuron, c.task, c.seed))
             for c in all_cells(params)}
+
+
+def metrics_json(table: pd.DataFrame, swept: pd.DataFrame | None) -> str:
+    """The headline numbers as DVC metrics (dvc.yaml `metrics:`), so that `dvc exp show` and
+    `dvc metrics diff` have columns: per task and measured neuron the mean top-1 and the paired
+    difference to the baseline with its CI; per sweep point its mean top-1."""
+    def number(x):
+        return None if pd.isna(x) else round(float(x), 4)
+
+    out: dict = {}
+    for row in table[table.kind == "measured"].itertuples():
+        out.setdefault(row.task, {})[row.neuron] = {
+            "top1": number(getattr(row, PRIMARY.col("mean"))), "delta": number(row.delta_top1),
+            "delta_low": number(row.delta_ci_low), "delta_high": number(row.delta_ci_high)}
+    for row in (swept.itertuples() if swept is not None else []):
+        out.setdefault("sweeps", {}).setdefault(row.task, {})[row.neuron] = number(row.top1_mean)
+    return json.dumps(out, indent=1, sort_keys=True) + "\n"
 
 
 def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=None, params=None) -> tuple[pd.DataFrame, dict]:
@@ -81,6 +100,7 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
             HISTORY_FILE.name: history.to_csv(index=False, lineterminator="\n"),
             "CHANGELOG.md": to_changelog(history),
         }
+        outputs[METRICS_FILE] = metrics_json(table, swept)
         if swept is not None:
             outputs["sensitivity.csv"] = swept.to_csv(index=False, lineterminator="\n", float_format="%.4f")
         for name, text in outputs.items():
