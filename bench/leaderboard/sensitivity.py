@@ -1,5 +1,5 @@
 """Sweeps as results: for each swept neuron setting (a profile's `sweeps`, expanded into sweep
-points by bench.config.plan), top-1 against the setting's value per task, with the same
+points by bench.plan), top-1 against the setting's value per task, with the same
 statistics as the leaderboard: each point's own CI (seeds and test-set sampling) and its paired
 difference to the base neuron's own value (same seeds, same test samples), Holm-corrected over
 the sweep's comparisons (bench.leaderboard.paired)."""
