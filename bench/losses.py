@@ -1,18 +1,40 @@
-"""Losses on per-timestep logits [T, B, classes]."""
+"""Losses on per-timestep logits [T, B, classes]. Each also names its readout, the class scores
+a prediction is made from (what accuracy is measured on), so training and evaluation agree."""
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-class MeanOutputCrossEntropy(nn.Module):
+class TimeLoss(nn.Module):
+    """A loss on per-timestep logits; predictions come from `readout` (default: the mean over T)."""
+
+    def readout(self, logits: Tensor) -> Tensor:
+        """[T, B, classes] -> the class scores [B, classes] a prediction is made from."""
+        return logits.mean(0)
+
+
+class MeanOutputCrossEntropy(TimeLoss):
     """Cross-entropy on the time-averaged output (the plain variant of paper.md §3)."""
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(logits.mean(0), target)
+        return F.cross_entropy(self.readout(logits), target)
 
 
-class TETLoss(nn.Module):
+class LastStepCrossEntropy(TimeLoss):
+    """Cross-entropy on the output at the last step, which is also the prediction: the network
+    answers after it has seen the whole sequence (the sequential-MNIST design, Le et al. 2015). A
+    readout averaged over steps would let a network without memory vote step by step; this one
+    leaves memory to the neurons."""
+
+    def readout(self, logits: Tensor) -> Tensor:
+        return logits[-1]
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(self.readout(logits), target)
+
+
+class TETLoss(TimeLoss):
     """Temporal efficient training (Deng et al., ICLR 2022): cross-entropy at every timestep,
     averaged over T, plus an optional regulariser pulling every output towards `means`:
 

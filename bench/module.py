@@ -51,6 +51,9 @@ class SpikingClassifier(L.LightningModule):
             raise ValueError(f"task lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         self.backbone = backbone
         self.T = T
+        if not callable(getattr(loss, "readout", None)):
+            raise ValueError(f"task loss {type(loss).__name__} has no readout(logits) naming what predictions are made "
+                             "from; subclass bench.losses.TimeLoss")
         self.loss = loss
         self.optimizer = optimizer
         self.lr_schedule = lr_schedule
@@ -114,9 +117,10 @@ class SpikingClassifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         self.log(f"{stage}/loss", self.loss(logits, y), on_step=False, on_epoch=True, sync_dist=True)
-        metrics.update(logits.mean(0), y)
+        scores = self.loss.readout(logits)
+        metrics.update(scores, y)
         self.log_dict(metrics, on_step=False, on_epoch=True)
-        return logits.mean(0)
+        return scores
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)

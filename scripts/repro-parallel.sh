@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Reproduce the pipeline with K benchmark cells training at once on this machine, each worker
 # bound to its own devices:
-#   bash scripts/repro-parallel.sh K [DEVICES_1 ... DEVICES_K]
+#   bash scripts/repro-parallel.sh [--force] K [DEVICES_1 ... DEVICES_K]
 #   bash scripts/repro-parallel.sh 4             # workers on GPU 0, 1, 2, 3
 #   bash scripts/repro-parallel.sh 2 0,1 2,3     # two workers with two GPUs each (trainer=ddp)
+#   bash scripts/repro-parallel.sh --force 2     # every cell, as `dvc repro -f` (a timing run)
 #
-# This is plain `dvc repro`, run K times in one workspace: while a stage's command runs, DVC
-# releases the repository lock and holds only read locks on the stage's dependencies and a
-# write lock on its outputs, so independent train cells reproduce concurrently, each writing its
-# own outputs and its own dvc.lock entry (docs/cluster.md). Cells are dealt round-robin.
+# The shared upstream stages run through `dvc repro`. The train cells DVC finds out of date
+# (`python -m bench.cells`) are dealt round-robin to K workers; each worker is one
+# `python -m bench.run_cells` process that trains its cells one after the other exactly as their
+# stages would (same command, DVC_STAGE set) and then enters them in dvc.lock with `dvc commit`,
+# which saves DVC's and the imports' ~16 s per cell (bench/run_cells.py). Then the leaderboard.
 #
 # A CPU cell uses runtime.cpu_threads threads (default 1, part of its config: the numbers depend on
 # it), so K = the number of cores keeps a CPU busy. With `cpu_threads: auto` each worker gets
@@ -17,7 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-K=${1:?usage: repro-parallel.sh K [DEVICES_1 ... DEVICES_K]}
+force=
+if [ "${1:-}" = "--force" ]; then force=--all; shift; fi
+K=${1:?usage: repro-parallel.sh [--force] K [DEVICES_1 ... DEVICES_K]}
 shift
 devices=("$@")
 if [ ${#devices[@]} -eq 0 ]; then devices=($(seq 0 $((K - 1)))); fi
@@ -27,10 +31,10 @@ if [ ${#devices[@]} -ne "$K" ]; then
 fi
 
 # The upstream stages the cells share (data splits, neuron dynamics) first, one at a time.
-dvc repro --glob 'prepare@*' 'dynamics@*'
+dvc repro ${force:+--force} --glob 'prepare@*' 'dynamics@*'
 
-# The train cells whose results are missing or out of date.
-mapfile -t cells < <(python -m bench.cells | cut -d' ' -f4)
+# The train cells whose results are missing or out of date (--force: all of them).
+mapfile -t cells < <(python -m bench.cells $force | cut -d' ' -f4)
 echo "repro-parallel.sh: ${#cells[@]} cells to train on $K workers"
 
 threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
@@ -38,16 +42,18 @@ failed=$(mktemp)
 for ((k = 0; k < K; k++)); do
   (
     export CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads
-    for ((i = k; i < ${#cells[@]}; i += K)); do
-      dvc --wait-for-lock repro --single-item "${cells[i]}" || echo "${cells[i]}" >>"$failed"
-    done
+    mine=()
+    for ((i = k; i < ${#cells[@]}; i += K)); do mine+=("${cells[i]}"); done
+    if [ ${#mine[@]} -gt 0 ]; then
+      python -m bench.run_cells "${mine[@]}" || echo "worker $k" >>"$failed"
+    fi
   ) &
 done
 wait
 
 if [ -s "$failed" ]; then
-  echo "repro-parallel.sh: failed cells (their records say why; the leaderboard was not rebuilt):" >&2
+  echo "repro-parallel.sh: cells failed (named above; their records say why; the leaderboard was not rebuilt):" >&2
   cat "$failed" >&2
   exit 1
 fi
-dvc repro leaderboard
+dvc repro ${force:+--force} leaderboard

@@ -193,13 +193,13 @@ def test_bad_cell_requests_are_clear_errors(in_repo, neuron, task, overrides, er
 
 
 def _imported_bench_files(neuron: str, root) -> set[str]:
-    """The bench source files a cell loads, from a fresh interpreter (build the model, one batch)."""
+    """The bench source files a randman cell loads, from a fresh interpreter (build the model, one batch)."""
     code = (
         "import sys, torch\n"
         "from bench.config import cell_config, load_params\n"
         "from bench.cell import build\n"
-        f"dm, m = build(cell_config(load_params(), {neuron!r}, 'digits', 0))\n"
-        "m(torch.zeros(2, 1, 8, 8))\n"
+        f"dm, m = build(cell_config(load_params(), {neuron!r}, 'randman', 0))\n"
+        "m(torch.zeros(2, 25, 20))\n"
         "print('\\n'.join(sorted(getattr(v, '__file__', None) or '' for k, v in sys.modules.items()"
         " if k == 'bench' or k.startswith('bench.'))))\n"
     )
@@ -210,8 +210,8 @@ def _imported_bench_files(neuron: str, root) -> set[str]:
 @pytest.mark.parametrize("neuron, other", [("lif", "qif"), ("qif", "lif"), ("lif-aw", "qif"), ("qif-rect", "lif")])
 def test_train_stage_tracks_the_code_a_cell_runs_and_no_other_neuron(in_repo, neuron, other):
     stage = yaml.safe_load((in_repo / "dvc.yaml").read_text())["stages"]["train"]["do"]
-    cell = load_params().plan.cells[f"{neuron}-digits-0"]
-    deps = [d.replace("${item.code}", cell.code).replace("${item.task}", "digits").replace("${item.data_code}", cell.data_code)
+    cell = load_params().plan.cells[f"{neuron}-randman-0"]
+    deps = [d.replace("${item.code}", cell.code).replace("${item.task}", "randman").replace("${item.data_code}", cell.data_code)
             .replace("${item.model_code}", cell.model_code) for d in stage["deps"]]
     used = _imported_bench_files(neuron, in_repo)
     assert f"bench/neurons/{other}.py" not in used, f"a {neuron} cell must not import the {other} neuron"

@@ -139,12 +139,14 @@ def test_declared_operation_counts_match_f(config):
     assert (counter.mul, counter.add) == (declared.mul, declared.add), f"{type(neuron).__name__}.f_ops"
 
 
-def test_fused_path_matches_eager(config):
-    """torch.compile of the same loop: spikes agree (>= 99.99%; float reassociation may flip a
-    spike sitting exactly at threshold) and gradients agree to float32 precision."""
+@pytest.mark.parametrize("backend", ["bptt", "fused"])
+def test_other_paths_match_eager(config, backend):
+    """The hand-written BPTT and torch.compile of the same loop: spikes agree (>= 99.99%; float
+    reassociation may flip a spike sitting exactly at threshold) and gradients agree to float32
+    precision."""
     eager = make(config)
     fused = make(config)
-    fused.backend = "fused"
+    fused.backend = backend
     x = inputs(4, 8, 16, 6, 6)
     xe, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
     se, sf = eager(xe), fused(xf)
@@ -157,7 +159,7 @@ def test_fused_path_matches_eager(config):
         torch.testing.assert_close(getattr(fused, name).grad, getattr(eager, name).grad, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["eager", "fused"])
+@pytest.mark.parametrize("backend", ["eager", "bptt", "fused"])
 def test_a_non_finite_potential_is_passed_on_never_hidden(config, backend):
     """H(nan) would be a silent 0: a NaN or infinite potential must reach the output (and so the
     loss, which fails the run) on every path, and finite neurons must be untouched."""
@@ -171,11 +173,12 @@ def test_a_non_finite_potential_is_passed_on_never_hidden(config, backend):
     assert set(finite.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_fused_path_keeps_no_more_for_backward_than_eager(config):
+@pytest.mark.parametrize("backend", ["bptt", "fused"])
+def test_other_paths_keep_no_more_for_backward_than_eager(config, backend):
     from bench.perf import saved_bytes
 
     eager, fused = make(config), make(config)
-    fused.backend = "fused"
+    fused.backend = backend
     x = inputs(4, 8, 16, 6, 6)
     fused(x.clone().requires_grad_())  # compile first
     assert saved_bytes(fused, x) <= saved_bytes(eager, x)

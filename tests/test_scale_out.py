@@ -19,7 +19,7 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 
 from bench.config import cell_config, load_params
 
-from conftest import sh, wait_for_loadable
+from conftest import run, sh, wait_for_loadable
 
 EPOCHS = "trainer.max_epochs=4"
 
@@ -80,8 +80,9 @@ def test_a_finished_run_trains_afresh_when_rerun(repo):
 def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     out = sh("bash", "scripts/repro-parallel.sh", "2", cwd=repo)
     cells = ["train@lif-digits-0", "train@qif-digits-0"]
-    for cell in cells:
-        assert f"Running stage '{cell}'" in out
+    assert "2 cells to train on 2 workers" in out
+    for cell in ("lif/digits/0", "qif/digits/0"):
+        assert f"{cell}: ok" in out
     # both cells trained at the same time: each started before the other finished
     starts, ends, devices = {}, {}, set()
     for neuron in ("lif", "qif"):
@@ -99,6 +100,27 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     assert sh(sys.executable, "-m", "bench.cells", cwd=repo).strip() == ""
     assert sh(sys.executable, "-m", "bench.cells", "--all", cwd=repo).split("\n")[:2] == [
         "lif digits 0 train@lif-digits-0", "qif digits 0 train@qif-digits-0"]
+
+
+def test_cells_trained_in_one_process_equal_their_own_dvc_stage(repo):
+    # bench.run_cells trains both cells in one process (qif after lif) and commits them ...
+    sh(sys.executable, "-m", "bench.run_cells", "train@lif-digits-0", "train@qif-digits-0", cwd=repo)
+    assert "up to date" in sh("dvc", "status", "train@lif-digits-0", "train@qif-digits-0", cwd=repo)
+    files = ("record.json", "history.csv", "test-predictions.csv")
+    cell = repo / "results/runs/digits/qif/0"
+    in_one_process = {name: (cell / name).read_text() for name in files}
+    # ... and the second one equals what its own stage, a fresh process started by DVC, writes
+    assert "Running stage 'train@qif-digits-0'" in sh("dvc", "repro", "--force", "--single-item", "train@qif-digits-0",
+                                                       cwd=repo)
+    alone = {name: (cell / name).read_text() for name in files}
+    assert in_one_process["history.csv"] == alone["history.csv"]
+    assert in_one_process["test-predictions.csv"] == alone["test-predictions.csv"]
+    a, b = json.loads(in_one_process["record.json"]), json.loads(alone["record.json"])
+    assert a["metrics"] == b["metrics"] and a["best_epoch"] == b["best_epoch"]
+    assert a["provenance"]["config_hash"] == b["provenance"]["config_hash"]
+    # a name that is not a planned stage is refused before anything trains
+    out = run(sys.executable, "-m", "bench.run_cells", "train@lif-digits-9", cwd=repo)
+    assert out.returncode != 0 and "not train stages of params.yaml's plan: train@lif-digits-9" in out.stderr
 
 
 def sbatch_options(text: str) -> dict[str, str]:

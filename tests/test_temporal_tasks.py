@@ -10,7 +10,8 @@ from bench.config import neuron_config
 from bench.data.digits import digit_images
 from bench.data.digits_seq import SequentialDigits
 from bench.data.randman import Randman, class_manifold, spike_times
-from bench.models.mlp import SpikingMLP, TdBatchNorm1d
+from bench.models.layers import TdBatchNorm1d
+from bench.models.mlp import SpikingMLP
 
 
 def test_randman_is_deterministic_with_one_spike_per_unit_and_balanced_classes():

@@ -4,39 +4,10 @@ task's loss reads the per-step logits, e.g. their mean over all steps)."""
 
 from collections.abc import Callable, Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.models.layers import SeqToANN
+from bench.models.layers import SeqToANN, TdBatchNorm1d
 from bench.neurons.base import Neuron
-
-
-class TdBatchNorm1d(nn.BatchNorm1d):
-    """Threshold-dependent batch norm (Zheng et al., AAAI 2021) on [T, B, C]: statistics per
-    feature over (T, B), the normalised input scaled to alpha * threshold (as TdBatchNorm2d)."""
-
-    def __init__(self, num_features: int, alpha: float = 1.0, threshold: float = 1.0, **kwargs) -> None:
-        super().__init__(num_features, **kwargs)
-        self.alpha = float(alpha)
-        self.threshold = float(threshold)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 3:
-            raise ValueError(f"TdBatchNorm1d expects [T, B, C], got shape {tuple(x.shape)}")
-        T, B = x.shape[:2]
-        use_batch_stats = self.training or self.running_mean is None
-        if self.training and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-        momentum = self.momentum if self.momentum is not None else 1.0 / max(int(self.num_batches_tracked), 1)
-        x_hat = F.batch_norm(x.flatten(0, 1), self.running_mean, self.running_var, None, None, use_batch_stats, momentum,
-                             self.eps)
-        y = self.alpha * self.threshold * x_hat
-        if self.affine:
-            y = y * self.weight + self.bias
-        return y.unflatten(0, (T, B))
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", alpha={self.alpha}, threshold={self.threshold}"
 
 
 class SpikingMLP(nn.Module):
