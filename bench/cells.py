@@ -26,7 +26,9 @@ def cells(include_up_to_date: bool = False) -> Iterator[Cell]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cells", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--all", action="store_true", help="also the cells whose results are up to date")
     for cell in cells(parser.parse_args(argv).all):
         print(cell.neuron, cell.task, cell.seed, cell.addressing)

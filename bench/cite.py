@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import __version__
 from bench.config import load_params
 from bench.leaderboard import HISTORY_FILE
 from bench.leaderboard.version import read_history
@@ -43,7 +44,7 @@ def entry(
         "version": f"{profile}-v{row.version}",
         "note": (
             f"Table content sha256 {row.content_hash}; produced by {commit} "
-            f"with dvc.lock sha256 {row.dvc_lock_hash} on {row.date}; software version {software.get('version', 'unknown')}"
+            f"with dvc.lock sha256 {row.dvc_lock_hash} on {row.date}; software version {__version__}"
         ),
     }
     if software.get("repository-code"):
@@ -53,7 +54,9 @@ def entry(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cite", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profile", help="default: the profile in params.yaml")
     parser.add_argument("--version", type=int, help="default: the latest version")
     args = parser.parse_args(argv)

@@ -23,6 +23,22 @@ def compose(output: Path = PARAMS_FILE, overrides: list[str] = (), root: Path = 
         check_names(OmegaConf.load(staging))
 
 
+def closest(error: Exception) -> str:
+    """For an override of a setting that does not exist, the nearest one params.yaml has."""
+    import difflib
+    import re
+
+    from bench.config import leaf_keys
+
+    unknown = re.search(r"Could not override '([^']+)'", str(error))
+    if not unknown or not PARAMS_FILE.is_file():
+        return ""
+    params = OmegaConf.load(PARAMS_FILE)
+    keys = [k for k in leaf_keys(params) if not k.startswith("plan.")]
+    match = difflib.get_close_matches(unknown.group(1), keys, n=1)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -35,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         compose(overrides=args.overrides)
     except HydraException as e:  # a malformed or unknown override: one line, params.yaml untouched
-        raise SystemExit(f"python -m bench.compose: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise SystemExit(f"python -m bench.compose: {type(e).__name__}: {str(e).splitlines()[0]}{closest(e)}") from None
     print(f"wrote {PARAMS_FILE}")
 
 

@@ -2,6 +2,7 @@
 one cell (neuron, task, seed) and the paths that follow from names. What a profile plans is
 bench.plan (not a dependency of the cells: planning other cells never re-runs these)."""
 
+import difflib
 import hashlib
 import json
 import re
@@ -14,7 +15,7 @@ from omegaconf.errors import ConfigKeyError
 PARAMS_FILE = Path("params.yaml")
 CONF_DIR = Path("conf")
 PREPARED_DIR = Path("data/prepared")  # data/prepared/<task>/: split.json + generated data (dvc.yaml: prepare outs)
-GROUP_CHOICES = ("trainer",)  # config groups one cell may switch, Hydra-style: `trainer=ddp`
+GROUP_CHOICES = ("trainer", "logger", "callbacks")  # config groups a cell may switch, Hydra-style: `trainer=ddp`
 # Names become folders (results/runs/<task>/<neuron>/) and words of dvc.yaml's commands.
 SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
@@ -96,16 +97,18 @@ def is_group_choice(override: str) -> bool:
 
 
 def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides: list[str] = ()) -> DictConfig:
-    """The complete config of one cell. `overrides` edit it in Hydra's style: `trainer=ddp`
-    selects another option of a config group (GROUP_CHOICES), `key=value` changes an existing
-    setting (e.g. `trainer.max_epochs=1`; a typo is an error), `+key=value` adds one
-    (e.g. `+trainer.limit_train_batches=5`)."""
+    """The complete config of one cell. `overrides` edit it in the language of `dvc exp run -S`
+    and params.yaml: `trainer=ddp` selects another option of a config group (GROUP_CHOICES),
+    `key=value` changes an existing setting (`neurons.qif.a=0.1`, `tasks.digits.trainer.max_epochs=3`,
+    `trainer.max_epochs=1`; a typo is an error naming the closest key), `+key=value` adds one
+    (`+trainer.limit_train_batches=5`). `neuron.<key>` and `task.<key>` address the cell's own
+    neuron and task as well."""
     check_name("neuron", neuron)
     task_cfg = lookup(params, "tasks", check_name("task", task), "task").copy()
-    trainer = params.get("trainer", {})
+    groups = {"trainer": params.get("trainer", {}), "logger": params.logger, "callbacks": params.callbacks}
     for item in filter(is_group_choice, overrides):
-        trainer = group_option(*item.split("=", 1))
-    trainer = OmegaConf.merge(trainer, task_cfg.pop("trainer", {}))
+        group, option = item.split("=", 1)
+        groups[group] = group_option(group, option)
     cfg = OmegaConf.create(
         {
             "neuron_name": neuron,
@@ -113,15 +116,34 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
             "seed": seed,
             "neuron": neuron_settings(params, neuron),
             "task": task_cfg,
-            "trainer": trainer,
+            "trainer": OmegaConf.merge(groups["trainer"], task_cfg.pop("trainer", {})),
             "runtime": params.runtime,
-            "callbacks": params.callbacks,
-            "logger": params.logger,
+            "callbacks": groups["callbacks"],
+            "logger": groups["logger"],
         }
     )
     for item in [o for o in overrides if not is_group_choice(o)]:
-        apply_override(cfg, item)
+        apply_override(cfg, in_cell_terms(item, neuron, task))
     return cfg
+
+
+def in_cell_terms(item: str, neuron: str, task: str) -> str:
+    """A params.yaml key (`neurons.<neuron>.<key>`, `tasks.<task>.<key>`, the task's
+    `tasks.<task>.trainer.<key>`) as the cell's config names it (`neuron.<key>`, `task.<key>`,
+    `trainer.<key>`); a key of another neuron or task would not change this cell, so it is refused."""
+    plus = "+" if item.startswith("+") else ""
+    key, sep, value = item.removeprefix("+").partition("=")
+    for section, mine, kind in (("neurons", neuron, "neuron"), ("tasks", task, "task")):
+        if not key.startswith(section + "."):
+            continue
+        name, _, rest = key.removeprefix(section + ".").partition(".")
+        if name != mine or not rest:
+            raise KeyError(f"override {item!r}: this cell trains {kind} {mine!r}; {section}.{name or '<name>'}.* does not "
+                           f"change it (its settings are {section}.{mine}.<key>)")
+        if kind == "task" and rest.startswith("trainer."):
+            return f"{plus}{rest}{sep}{value}"  # a task's trainer settings are merged into the cell's trainer
+        return f"{plus}{kind}.{rest}{sep}{value}"
+    return item
 
 
 def apply_override(cfg: DictConfig, item: str) -> None:
@@ -135,18 +157,30 @@ def apply_override(cfg: DictConfig, item: str) -> None:
     if key.split(".")[0] not in cfg:
         raise KeyError(
             f"override {item!r}: this cell's config has no {key.split('.')[0]!r} (its sections: {', '.join(sections)}; "
-            "a cell's neuron and task settings are neuron.<key> and task.<key>)"
+            "its neuron's and task's settings are neurons.<neuron>.<key> and tasks.<task>.<key>, as in params.yaml)"
         )
     OmegaConf.set_struct(cfg, not add)
     try:
         cfg.merge_with(OmegaConf.from_dotlist([item.removeprefix("+")]))
     except ConfigKeyError as e:
         parent = key.rpartition(".")[0]
-        hint = f" (use +{key}=... to add one to {parent})" if parent and OmegaConf.select(cfg, parent) is not None else ""
+        close = difflib.get_close_matches(key, leaf_keys(cfg), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        if parent and OmegaConf.select(cfg, parent) is not None:
+            hint += f" (or use +{key}=... to add one to {parent})"
         raise KeyError(f"override {item!r}: no setting {key!r} in this cell's config{hint}") from e
     finally:
         OmegaConf.set_struct(cfg, False)
 
+
+
+def leaf_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """Every setting's dotted key (`neuron.a`, `trainer.max_epochs`, ...)."""
+    keys = []
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        keys += leaf_keys(v, key + ".") if isinstance(v, DictConfig) else [key]
+    return keys
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -150,7 +150,9 @@ def plot(neuron: Neuron, report: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.dynamics", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("neuron")
     args = parser.parse_args(argv)
     neuron = instantiate(lookup(load_params(), "neurons", args.neuron, "neuron"))

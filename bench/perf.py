@@ -160,7 +160,9 @@ def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["neurons"])
     parser.add_argument("--shape", type=int, nargs="+", default=list(DEFAULT_SHAPE))
     parser.add_argument("--rounds", type=int, default=7)

@@ -9,7 +9,7 @@ from bench.config import load_params, lookup, prepared_dir
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.prepare", description=__doc__)
     parser.add_argument("task")
     args = parser.parse_args(argv)
     task = lookup(load_params(), "tasks", args.task, "task")

@@ -149,8 +149,10 @@ def make_loggers(cfg: DictConfig, work_dir: Path) -> list:
 
 
 def trainer_settings(cfg: DictConfig) -> dict:
-    """The configured Trainer arguments; quiet by default (`+trainer.enable_progress_bar=true` shows it)."""
-    return {"enable_progress_bar": False, "enable_model_summary": False, **OmegaConf.to_container(cfg.trainer)}
+    """The configured Trainer arguments. Lightning's progress bar shows on a terminal and stays out
+    of logs (`+trainer.enable_progress_bar=true|false` decides otherwise); the EpochReport callback
+    writes one line per epoch either way."""
+    return {"enable_progress_bar": sys.stderr.isatty(), "enable_model_summary": False, **OmegaConf.to_container(cfg.trainer)}
 
 
 def check_trainer(cfg: DictConfig) -> None:

@@ -99,7 +99,9 @@ def choose(params, named: list[str], sample: int, seed: int) -> list[tuple[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("cells", nargs="*", help="cells as <task>/<neuron>/<seed> (default: a random sample)")
     parser.add_argument("--sample", type=int, default=1, help="how many cells to draw when none is named")
     parser.add_argument("--seed", type=int, default=None, help="seed of the draw (default: a new one each time)")

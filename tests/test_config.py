@@ -178,12 +178,30 @@ def test_cell_config_merges_trainer_and_applies_overrides(in_repo):
     assert config_hash(base) == config_hash(OmegaConf.create(OmegaConf.to_container(base)))
 
 
+def test_cell_overrides_speak_the_language_of_params_yaml(in_repo):
+    """The keys `dvc exp run -S` and bench.compose take work for one cell with the same meaning."""
+    params = load_params()
+    cfg = cell_config(params, "qif", "digits", 0, ["neurons.qif.a=0.1", "tasks.digits.trainer.max_epochs=3",
+                                                   "tasks.digits.optimizer.lr=0.01", "+neurons.qif.surrogate.kappa=2.0"])
+    assert (cfg.neuron.a, cfg.trainer.max_epochs, cfg.task.optimizer.lr, cfg.neuron.surrogate.kappa) == (0.1, 3, 0.01, 2.0)
+    short = cell_config(params, "qif", "digits", 0, ["neuron.a=0.1", "trainer.max_epochs=3", "task.optimizer.lr=0.01",
+                                                     "+neuron.surrogate.kappa=2.0"])
+    assert config_hash(cfg) == config_hash(short)  # the cell's own names mean the same
+    logged = cell_config(params, "qif", "digits", 0, ["logger=tensorboard"])
+    assert sorted(logged.logger) == ["csv", "tensorboard"]  # a config group switched as with trainer=ddp
+
+
 @pytest.mark.parametrize(
     "neuron, task, overrides, error",
     [
         ("nope", "digits", [], "no neuron named 'nope'"),
         ("qif", "nope", [], "no task named 'nope'"),
-        ("qif", "digits", ["trainer.max_epoch=1"], "no setting 'trainer.max_epoch'"),
+        ("qif", "digits", ["trainer.max_epoch=1"], "no setting 'trainer.max_epoch'.*did you mean trainer.max_epochs"),
+        ("qif", "digits", ["neurons.qif.aa=1"], "no setting 'neuron.aa'.*did you mean neuron.a\\?"),
+        ("qif", "digits", ["neurons.lif.tau=3"], "this cell trains neuron 'qif'; neurons.lif.\\* does not change it"),
+        ("qif", "digits", ["tasks.randman.T=5"], "this cell trains task 'digits'; tasks.randman"),
+        ("qif", "digits", ["profile.seeds=[1]"], "no 'profile'.*neurons.<neuron>.<key>"),
+        ("qif", "digits", ["logger=nope"], "no conf/logger/nope.yaml"),
         ("qif", "digits", ["trainer.max_epochs"], "key=value"),
     ],
 )

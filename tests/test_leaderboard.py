@@ -204,6 +204,10 @@ def test_the_html_page_is_standalone_and_sortable(results, monkeypatch):
     page = (results / "results/leaderboard/leaderboard.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no network references"
     assert "<script>" in page and "aria-sort" in page and 'data-sort="92.0"' in page
+    # it links every figure that was drawn, by its relative path, and only those
+    linked = re.findall(r'<a href="plots/([^"]+)">', page)
+    drawn = sorted(p.name for p in (results / "results/leaderboard/plots").glob("*.png"))
+    assert linked and sorted(linked) == drawn
 
 
 def test_the_hash_and_version_follow_the_numbers_and_only_the_numbers(results, monkeypatch):

@@ -229,6 +229,8 @@ tr.flagged td:last-child { color: #a00; }
 {% endfor %}</tbody>
 </table>
 {% endfor %}
+{% if figures %}<h2 id="figures">Figures</h2>
+<ul>{% for name, what in figures %}<li><a href="plots/{{ name }}">{{ name }}</a>: {{ what }}</li>{% endfor %}</ul>{% endif %}
 <script>
 // Sort a table by the clicked column: numeric data-sort keys numerically, others as text.
 document.querySelectorAll("table.sortable th").forEach(function (th, _, all) {
@@ -254,8 +256,19 @@ document.querySelectorAll("table.sortable th").forEach(function (th, _, all) {
 </html>
 """
 
-def to_html(table: pd.DataFrame, meta: dict) -> str:
-    """A standalone page: inline style and script, no server, no network."""
+# The figures the page links to (plots/<name>), with what each shows, in reading order.
+FIGURES = {
+    "forest.png": "each neuron's paired difference to the baseline, with its 95% CI, per task",
+    "accuracy-energy.png": "top-1 against energy per sample, with the Pareto front",
+    "firing-rates.png": "firing rate per spiking layer",
+    "training-curves.png": "validation top-1 per epoch, mean over seeds",
+    "sensitivity.png": "top-1 per value of each swept setting",
+}
+
+
+def to_html(table: pd.DataFrame, meta: dict, figures: list[str] = ()) -> str:
+    """A standalone page: inline style and script, no server, no network; it links the figures
+    that exist (plots/)."""
     pages = []
     for task, rows in tasks(table):
         shown = display(rows)
@@ -270,4 +283,5 @@ def to_html(table: pd.DataFrame, meta: dict) -> str:
     return template.render(
         meta=meta, description=DESCRIPTION.replace("`", ""), identity=[line.replace("`", "") for line in identity_lines(meta)],
         columns=COLUMNS, tasks=pages, verdicts=[line.replace("**", "") for line in verdicts(table)],
+        figures=[(name, what) for name, what in FIGURES.items() if name in figures],
     )
