@@ -1,7 +1,15 @@
-"""Measured speed of the neurons, as ratios from one run (never bare seconds across runs).
+"""Measured speed, as ratios from one run (never bare seconds across runs).
 
 Usage: python -m bench.perf neurons [--shape T B C H W] [--rounds N] [--device cpu|cuda]
+       python -m bench.perf cell <neuron> <task> [--seed S] [--rounds N]
 
+`cell`: one cell of params.yaml trained and tested by the suite (bench.train's run_cell, in this
+process, into a scratch folder) and by a plain PyTorch loop written here without Lightning (the
+same model, data, optimiser, schedule and epochs, a best-validation checkpoint kept in memory and
+the test), alternately for N rounds; prints the medians and the suite's overhead ratio, then the
+wall time of the cell as a process (`python -m bench.train`, imports included).
+
+`neurons`:
 Times forward+backward of every neuron in params.yaml, eager and fused, on one input (default
 [4, 32, 128, 32, 32] float32), interleaved with the memory floor and, when installed, snnTorch
 `Leaky` and spikingjelly `LIFNode`/`QIFNode` (multi-step, torch backend): every candidate runs
@@ -148,9 +156,9 @@ def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
         peak = f"  {r['cuda_peak_mib']:8.1f}" if "cuda_peak_mib" in r else ""
         lines.append(f"{name:26s} {r['ms']:8.1f} {r['x_floor']:8.2f} {r['saved_mib']:10.1f}{peak}")
     peers = [n for n in results if n.startswith(("snntorch", "spikingjelly"))]
-    fused = [n for n in results if n.endswith(" fused")]
+    fused = [n for n in results if n.endswith((" fused", " bptt"))]
     if peers:
-        lines.append("speed-up of the fused path over peers (same run):")
+        lines.append("speed-up of the bptt and fused paths over peers (same run):")
         for ours in fused:
             ratios = ", ".join(f"{results[p]['ms'] / results[ours]['ms']:.1f}x {p}" for p in peers)
             lines.append(f"  {ours:20s} {ratios}")
@@ -159,15 +167,96 @@ def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
     return "\n".join(lines)
 
 
+def plain_cell(cfg) -> dict:
+    """The cell's training as a plain PyTorch loop: the model and data built as the suite builds
+    them, then Adam (the task's optimiser) with the task's schedule stepped per epoch, the state
+    of the best validation epoch kept, restored and tested. No Lightning, no logging, no files."""
+    import copy
+
+    from bench.cell import build
+
+    torch.manual_seed(cfg.seed)
+    datamodule, model = build(cfg)
+    datamodule.setup("fit")
+    optimizer = model.optimizer(model.parameters())
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.trainer.max_epochs)
+
+    def top1(loader) -> float:
+        model.eval()
+        with torch.no_grad():
+            hits = [(model.loss.readout(model(x)).argmax(-1) == y).sum().item() for x, y in loader]
+        return 100 * sum(hits) / len(loader.dataset)
+
+    best, best_state = -1.0, None
+    for _ in range(cfg.trainer.max_epochs):
+        model.train()
+        for x, y in datamodule.train_dataloader():
+            optimizer.zero_grad()
+            model.loss(model(x), y).backward()
+            optimizer.step()
+        if cfg.task.lr_schedule == "cosine":
+            schedule.step()
+        val = top1(datamodule.val_dataloader())
+        if val > best:
+            best, best_state = val, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    datamodule.setup("test")
+    return {"val_top1": best, "test_top1": top1(datamodule.test_dataloader())}
+
+
+def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from bench import numerics
+    from bench.config import cell_config
+    from bench.train import quiet_library_noise, run_cell
+
+    quiet_library_noise()
+    cfg = cell_config(load_params(), neuron, task, seed)
+    times: dict[str, list[float]] = {"suite": [], "plain": []}
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as scratch:
+            start = time.perf_counter()
+            suite = run_cell(cfg, [], Path(scratch) / "runs", Path(scratch) / "work")
+            times["suite"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        with numerics.pinned_threads(cfg.runtime.cpu_threads):  # as run_cell does
+            plain = plain_cell(cfg)
+        times["plain"].append(time.perf_counter() - start)
+    start = time.perf_counter()  # the whole cell as a process, imports included (it writes outputs/scratch/)
+    subprocess.run([sys.executable, "-m", "bench.train", neuron, task, str(seed)], check=True, capture_output=True)
+    process = time.perf_counter() - start
+    suite_s, plain_s = statistics.median(times["suite"]), statistics.median(times["plain"])
+    return {"cell": f"{neuron}/{task}/{seed}", "suite_s": suite_s, "plain_s": plain_s, "overhead": suite_s / plain_s,
+            "process_s": process, "suite_test_top1": suite["metrics"]["test_top1"], "plain_test_top1": plain["test_top1"]}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m bench.perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["neurons"])
-    parser.add_argument("--shape", type=int, nargs="+", default=list(DEFAULT_SHAPE))
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    modes = parser.add_subparsers(dest="what", required=True)
+    neurons = modes.add_parser("neurons", help="forward+backward of every neuron against the memory floor and peers")
+    neurons.add_argument("--shape", type=int, nargs="+", default=list(DEFAULT_SHAPE))
+    neurons.add_argument("--rounds", type=int, default=7)
+    neurons.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    cell = modes.add_parser("cell", help="one cell by the suite and by a plain PyTorch loop, side by side")
+    cell.add_argument("neuron")
+    cell.add_argument("task")
+    cell.add_argument("--seed", type=int, default=0)
+    cell.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.what == "cell":
+        r = measure_cell(args.neuron, args.task, args.seed, args.rounds)
+        print(f"{r['cell']}, median of {args.rounds} alternating rounds in one process, one thread:\n"
+              f"  suite (Lightning, checkpoints, logs, record)  {r['suite_s']:7.2f} s   test top-1 {r['suite_test_top1']:.2f}\n"
+              f"  plain PyTorch loop                            {r['plain_s']:7.2f} s   test top-1 {r['plain_test_top1']:.2f}\n"
+              f"  suite / plain                                 {r['overhead']:7.2f}x\n"
+              f"  the cell as a process (python -m bench.train)  {r['process_s']:7.2f} s")
+        return r
     results = measure(tuple(args.shape), args.device, args.rounds)
     print(report(results, args.shape, args.device, args.rounds))
     return results
