@@ -9,8 +9,10 @@
 # The shared upstream stages run through `dvc repro`. The train cells DVC finds out of date
 # (`python -m bench.cells`) are dealt round-robin to K workers; each worker is one
 # `python -m bench.run_cells` process that trains its cells one after the other exactly as their
-# stages would (same command, DVC_STAGE set) and then enters them in dvc.lock with `dvc commit`,
-# which saves DVC's and the imports' ~16 s per cell (bench/run_cells.py). Then the leaderboard.
+# stages would (same command, DVC_STAGE set), which saves DVC's and the imports' ~16 s per cell
+# (bench/run_cells.py). When every cell succeeded, one `dvc commit` of the `train` group enters
+# them all in dvc.lock (up-to-date cells stay as they are); otherwise only those that succeeded
+# are committed. Then the leaderboard.
 #
 # A CPU cell uses runtime.cpu_threads threads (default 1, part of its config: the numbers depend on
 # it), so K = the number of cores keeps a CPU busy. With `cpu_threads: auto` each worker gets
@@ -39,18 +41,25 @@ echo "repro-parallel.sh: ${#cells[@]} cells to train on $K workers"
 
 threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
 failed=$(mktemp)
+done=$(mktemp)
 for ((k = 0; k < K; k++)); do
   (
     export CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads
     mine=()
     for ((i = k; i < ${#cells[@]}; i += K)); do mine+=("${cells[i]}"); done
     if [ ${#mine[@]} -gt 0 ]; then
-      python -m bench.run_cells "${mine[@]}" || echo "worker $k" >>"$failed"
+      python -m bench.run_cells --no-commit --done "$done" "${mine[@]}" || echo "worker $k" >>"$failed"
     fi
   ) &
 done
 wait
 
+if [ ${#cells[@]} -gt 0 ] && [ ! -s "$failed" ]; then
+  dvc commit --force --quiet train            # every cell: each one was up to date or has just succeeded
+elif [ -s "$done" ]; then
+  mapfile -t succeeded <"$done"
+  dvc commit --force --quiet "${succeeded[@]}"
+fi
 if [ -s "$failed" ]; then
   echo "repro-parallel.sh: cells failed (named above; their records say why; the leaderboard was not rebuilt):" >&2
   cat "$failed" >&2
