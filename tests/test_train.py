@@ -123,3 +123,15 @@ def test_cli_writes_record_for_a_new_seed_to_the_scratch_folder(in_repo, tmp_pat
     assert (tmp_path / "runs" / "digits" / "qif" / "7" / "record.json").is_file()
     assert f"wrote {tmp_path}/runs/digits/qif/7/, not results/runs/" in capsys.readouterr().err
     assert not (in_repo / "results/runs/digits/qif/7").exists()
+
+
+def test_a_cell_by_hand_takes_params_yaml_keys_and_a_live_logger(in_repo, tmp_path, monkeypatch):
+    """`neurons.<neuron>.<key>` as in `dvc exp run -S`, and logger=tensorboard: TensorBoard event
+    files beside the CSV log, which still gives the record its history."""
+    monkeypatch.setattr("bench.train.SCRATCH_DIR", tmp_path)
+    record = main(["lif", "digits", "7", *FAST, "neurons.lif.tau=3.0", "logger=tensorboard"])
+    assert record["status"] == "ok" and record["config"]["neuron"]["tau"] == 3.0
+    assert sorted(record["config"]["logger"]) == ["csv", "tensorboard"]
+    logs = tmp_path / "work" / "digits" / "lif" / "7" / "logs"
+    assert list((logs / "tensorboard").glob("version_*/events.out.tfevents.*"))
+    assert (tmp_path / "runs" / "digits" / "lif" / "7" / "history.csv").is_file()
