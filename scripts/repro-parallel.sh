@@ -65,4 +65,4 @@ if [ -s "$failed" ]; then
   cat "$failed" >&2
   exit 1
 fi
-dvc repro ${force:+--force} leaderboard
+dvc repro ${force:+--force --single-item} leaderboard   # --single-item: not its upstream again
