@@ -98,3 +98,15 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     assert "### qif.a on digits" in (repo / "results/leaderboard/leaderboard.md").read_text()
     assert (repo / "results/leaderboard/plots/sensitivity.png").is_file()
     assert "up to date" in sh("dvc", "status", cwd=repo)
+
+    # a temporal task joins the profile: only its own stages run (its split, its cells, the sweep's
+    # cells on it) and the leaderboard gains its table
+    out = sh("dvc", "exp", "run", "-S", "profile.tasks=[digits,digits-seq]", "-S", "tasks.digits-seq.trainer.max_epochs=1",
+             cwd=repo)
+    new_cells = {f"train@{n}-digits-seq-{s}" for n in ("lif", "qif", "cubic", "qif-a-1") for s in (0, 1)}
+    assert stages_run(out) == {"prepare@digits-seq", *new_cells, "leaderboard"}
+    board = pd.read_csv(repo / "results/leaderboard/leaderboard.csv")
+    assert sorted(board[board.task == "digits-seq"].neuron) == ["cubic", "lif", "qif"]
+    record = json.loads((repo / "results/runs/digits-seq/qif/0/record.json").read_text())
+    assert record["config"]["task"]["loss"]["_target_"] == "bench.losses.LastStepCrossEntropy"
+    assert "up to date" in sh("dvc", "status", cwd=repo)
