@@ -22,6 +22,7 @@ only once for the whole `train` group.
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,8 @@ def run(cell: Cell) -> bool:
         train.main([cell.neuron, cell.task, str(cell.seed)])
         return True
     except SystemExit as failure:  # bench.train's exit: a failed cell or a usage error, said on stderr
+        if failure.code == 128 + signal.SIGTERM:  # stopped (preempted, killed): stop here too, commit nothing
+            raise
         print(f"bench.run_cells: {cell.addressing} failed ({failure.code})", file=sys.stderr)
         return False
     finally:

@@ -181,3 +181,23 @@ def test_a_slurm_array_task_trains_its_cell_and_commits_it(in_repo, tmp_path):
         "srun python -m bench.train qif digits-dvs 2",
         "dvc --wait-for-lock commit --force train@qif-digits-dvs-2",
     ]
+
+
+def test_a_stopped_worker_stops_while_a_failed_cell_lets_it_go_on(monkeypatch, capsys):
+    from bench import run_cells, train
+    from bench.config import Cell
+
+    def stopped(argv):
+        raise SystemExit(128 + signal.SIGTERM)  # what bench.train does on SIGTERM
+
+    monkeypatch.setattr(train, "main", stopped)
+    with pytest.raises(SystemExit) as exit_:
+        run_cells.run(Cell("lif", "randman", 0))
+    assert exit_.value.code == 143
+
+    def failed(argv):
+        raise SystemExit("cell lif/randman/0 failed; wrote its record")
+
+    monkeypatch.setattr(train, "main", failed)
+    assert run_cells.run(Cell("lif", "randman", 0)) is False
+    assert "train@lif-randman-0 failed" in capsys.readouterr().err
