@@ -58,8 +58,10 @@ def test_an_unwritable_results_folder_is_refused_before_training(in_repo, tmp_pa
         (["qif", "digits", "0", "trainer.max_epochs=abc"], "trainer.max_epochs must be an integer >= 1, got 'abc'"),
         (["qif", "digits", "0", "trainer.max_epochs=0"], "trainer.max_epochs must be an integer >= 1, got 0"),
         (["qif", "digits", "0", "neuron.threshold=-1"], "neuron qif: QIF needs"),
-        (["qif", "digits", "0", "+neurons.qif.a=0.1"], "this cell's config has no 'neurons'"),
-        (["qif", "digits", "0", "neuron.b=1"], "no setting 'neuron.b' in this cell's config (use +neuron.b=... to add one"),
+        (["qif", "digits", "0", "+profile.seeds=[1]"], "this cell's config has no 'profile'"),
+        (["qif", "digits", "0", "neurons.lif.tau=3"], "this cell trains neuron 'qif'; neurons.lif.* does not change it"),
+        (["qif", "digits", "0", "neuron.b=1"], "no setting 'neuron.b' in this cell's config; did you mean neuron.a? (or use "
+                                               "+neuron.b=... to add one"),
         (["../../victim", "digits", "0"], "neuron name '../../victim' is not allowed"),
         (["qif", "digits", "0", "trainer.precision=abc"], "trainer settings ("),
         (["qif", "digits", "0", "+trainer.no_such_setting=1"], "no_such_setting"),
