@@ -115,7 +115,8 @@ def check_task(name: str, task: DictConfig, download: bool = False) -> list[Find
     source = instantiate(task.data.source)
     if download:
         if target != "bench.data.cifar.CIFAR":
-            raise SystemExit(f"bench.data: {name}: only CIFAR can be downloaded here (torchvision); see the findings below")
+            raise SystemExit(f"bench.data: {name}: only CIFAR can be downloaded here (torchvision); "
+                             "run the check without --download to see what is missing")
         for train in (True, False):  # torchvision fetches the archive, checks its md5 and extracts it
             source.cls(str(source.root), train=train, download=True)
     return list(check(source))
