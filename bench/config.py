@@ -123,14 +123,16 @@ def cell_config(params: DictConfig, neuron: str, task: str, seed: int, overrides
         }
     )
     for item in [o for o in overrides if not is_group_choice(o)]:
-        apply_override(cfg, in_cell_terms(item, neuron, task))
+        cell_item, prefixes = in_cell_terms(item, neuron, task)
+        apply_override(cfg, cell_item, prefixes)
     return cfg
 
 
-def in_cell_terms(item: str, neuron: str, task: str) -> str:
+def in_cell_terms(item: str, neuron: str, task: str) -> tuple[str, tuple[str, str]]:
     """A params.yaml key (`neurons.<neuron>.<key>`, `tasks.<task>.<key>`, the task's
     `tasks.<task>.trainer.<key>`) as the cell's config names it (`neuron.<key>`, `task.<key>`,
-    `trainer.<key>`); a key of another neuron or task would not change this cell, so it is refused."""
+    `trainer.<key>`), with the (cell, typed) prefixes that spell a cell key back as it was typed;
+    a key of another neuron or task would not change this cell, so it is refused."""
     plus = "+" if item.startswith("+") else ""
     key, sep, value = item.removeprefix("+").partition("=")
     for section, mine, kind in (("neurons", neuron, "neuron"), ("tasks", task, "task")):
@@ -140,23 +142,33 @@ def in_cell_terms(item: str, neuron: str, task: str) -> str:
         if name != mine or not rest:
             raise KeyError(f"override {item!r}: this cell trains {kind} {mine!r}; {section}.{name or '<name>'}.* does not "
                            f"change it (its settings are {section}.{mine}.<key>)")
-        if kind == "task" and rest.startswith("trainer."):
-            return f"{plus}{rest}{sep}{value}"  # a task's trainer settings are merged into the cell's trainer
-        return f"{plus}{kind}.{rest}{sep}{value}"
-    return item
+        typed = f"{section}.{mine}."
+        if kind == "task" and rest.startswith("trainer."):  # a task's trainer settings are merged into the cell's trainer
+            return f"{plus}{rest}{sep}{value}", ("trainer.", typed + "trainer.")
+        return f"{plus}{kind}.{rest}{sep}{value}", (f"{kind}.", typed)
+    return item, ("", "")
 
 
-def apply_override(cfg: DictConfig, item: str) -> None:
+def apply_override(cfg: DictConfig, item: str, prefixes: tuple[str, str] = ("", "")) -> None:
     """`key=value` changes an existing setting; `+key=value` adds one inside an existing section
-    (a key outside the cell's sections would be ignored silently, so it is refused)."""
+    (a key outside the cell's sections would be ignored silently, so it is refused). Errors name
+    keys as the user typed them: `prefixes` (cell, typed) spell a cell key back (in_cell_terms)."""
     add = item.startswith("+")
-    key, sep, _ = item.removeprefix("+").partition("=")
+    key, sep, value = item.removeprefix("+").partition("=")
+    cell_prefix, typed_prefix = prefixes
+
+    def spell(k: str) -> str:
+        if not cell_prefix or not (k + ".").startswith(cell_prefix):
+            return k
+        return (typed_prefix + (k + ".").removeprefix(cell_prefix)).rstrip(".")
+
+    typed = f"{'+' if add else ''}{spell(key)}{sep}{value}"
     if not sep or not key:
-        raise ValueError(f"override {item!r} is not of the form key=value (e.g. trainer.max_epochs=1)")
+        raise ValueError(f"override {typed!r} is not of the form key=value (e.g. trainer.max_epochs=1)")
     sections = sorted(k for k in cfg if isinstance(cfg[k], DictConfig))
     if key.split(".")[0] not in cfg:
         raise KeyError(
-            f"override {item!r}: this cell's config has no {key.split('.')[0]!r} (its sections: {', '.join(sections)}; "
+            f"override {typed!r}: this cell's config has no {key.split('.')[0]!r} (its sections: {', '.join(sections)}; "
             "its neuron's and task's settings are neurons.<neuron>.<key> and tasks.<task>.<key>, as in params.yaml)"
         )
     OmegaConf.set_struct(cfg, not add)
@@ -164,11 +176,12 @@ def apply_override(cfg: DictConfig, item: str) -> None:
         cfg.merge_with(OmegaConf.from_dotlist([item.removeprefix("+")]))
     except ConfigKeyError as e:
         parent = key.rpartition(".")[0]
-        close = difflib.get_close_matches(key, leaf_keys(cfg), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        candidates = [k for k in leaf_keys(cfg) if k.startswith(cell_prefix)]  # in the section the user typed
+        close = difflib.get_close_matches(key, candidates, n=1)
+        hint = f"; did you mean {spell(close[0])}?" if close else ""
         if parent and OmegaConf.select(cfg, parent) is not None:
-            hint += f" (or use +{key}=... to add one to {parent})"
-        raise KeyError(f"override {item!r}: no setting {key!r} in this cell's config{hint}") from e
+            hint += f" (or use +{spell(key)}=... to add one to {spell(parent)})"
+        raise KeyError(f"override {typed!r}: no setting {spell(key)!r} in this cell's config{hint}") from e
     finally:
         OmegaConf.set_struct(cfg, False)
 

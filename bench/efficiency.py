@@ -14,11 +14,21 @@ Per sample, over all T timesteps:
   weight it reaches (counted exactly, borders and strides included, by convolving the input's
   nonzero mask with the weights' nonzero mask);
 - membrane updates: neurons x T; neuron operations: membrane updates x each neuron's declared
-  per-update (mul, add) cost;
-- energy under a named model. `horowitz45-fp32` (Horowitz, ISSCC 2014, 45 nm, fp32):
-  4.6 pJ per MAC, 0.9 pJ per accumulate/addition, 3.7 pJ per multiplication.
+  per-update cost by kind (bench.neurons.base.OpCount: add, mul, div, cmp, exp, log, sigmoid,
+  tanh, sqrt), which includes the threshold comparison;
+- energy under a named model, every operation kind priced (docs/efficiency.md has the sources).
+  `horowitz45-fp32`: Horowitz, ISSCC 2014, 45 nm, fp32: 0.9 pJ per addition or accumulate,
+  3.7 pJ per multiplication, 4.6 pJ per MAC. A comparison is priced as the subtraction it is
+  (0.9 pJ) and a division as 7.1 multiplications (26.3 pJ), both after Table 3 of
+  https://pmc.ncbi.nlm.nih.gov/articles/PMC8934428/ (the 7.1 measured on an ARM Cortex-M4F).
+  No hardware figure was found for the transcendental functions; the suite prices them by how a
+  libm-style fp32 implementation computes them: exp and log as range reduction plus a degree-5
+  polynomial (6 multiplications, 7 additions: 28.5 pJ), sigmoid as 1 / (1 + exp(-x)) (exp,
+  addition, division: 55.7 pJ), tanh as 2 sigmoid(2x) - 1 (64.0 pJ), sqrt as a division
+  (the same latency on the Cortex-M4F).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -26,21 +36,45 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import SumMetric
 
-from bench.neurons.base import Neuron
+from bench.neurons.base import OP_KINDS, Neuron
 
 
 @dataclass(frozen=True)
 class EnergyModel:
+    """pJ per synaptic operation (MAC, AC) and per neuron operation of each OpCount kind."""
+
     name: str
     pj_per_mac: float
     pj_per_ac: float
-    pj_per_mul: float
-    pj_per_add: float
+    pj_per_op: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        missing = set(OP_KINDS) - set(self.pj_per_op)
+        if missing:
+            raise ValueError(f"energy model {self.name!r} prices no {sorted(missing)}: every operation kind needs a cost")
 
 
-HOROWITZ45_FP32 = EnergyModel("horowitz45-fp32", pj_per_mac=4.6, pj_per_ac=0.9, pj_per_mul=3.7, pj_per_add=0.9)
+_ADD, _MUL = 0.9, 3.7  # Horowitz 2014, fp32
+_DIV = 7.1 * _MUL
+_EXP = 6 * _MUL + 7 * _ADD
+_SIGMOID = _EXP + _ADD + _DIV
+HOROWITZ45_FP32 = EnergyModel(
+    "horowitz45-fp32",
+    pj_per_mac=4.6,  # Horowitz's fp32 multiply plus add
+    pj_per_ac=_ADD,
+    pj_per_op={
+        "add": _ADD, "mul": _MUL, "div": _DIV, "cmp": _ADD, "exp": _EXP, "log": _EXP,
+        "sigmoid": _SIGMOID, "tanh": _SIGMOID + 2 * _MUL + _ADD, "sqrt": _DIV,
+    },
+)
 
-COUNTERS = ("samples", "dense", "effective_macs", "effective_acs", "membrane_updates", "neuron_mul", "neuron_add", "spikes")
+NEURON_COUNTERS = tuple(f"neuron_{kind}" for kind in OP_KINDS)
+COUNTERS = ("samples", "dense", "effective_macs", "effective_acs", "membrane_updates", *NEURON_COUNTERS, "spikes")
+
+
+def _sum() -> SumMetric:
+    # float64: a float32 sum loses operations beyond 2^24 (276,576,624 would read 276,576,640)
+    return SumMetric().set_dtype(torch.float64)
 
 
 def _synaptic_ops(layer: nn.Module, inp: Tensor, out: Tensor) -> tuple[float, float]:
@@ -63,14 +97,16 @@ class EfficiencyMetrics(nn.Module):
         super().__init__()
         self.backbone = [backbone]  # a list: not registered as a submodule of the metrics
         self.energy_model = energy_model
-        self.counts = nn.ModuleDict({name: SumMetric() for name in COUNTERS})
+        self.counts = nn.ModuleDict({name: _sum() for name in COUNTERS})
         self.layer_names = [name for name, m in backbone.named_modules() if isinstance(m, Neuron)]
         # per spiking layer (ModuleDict keys cannot hold the dots of module names)
-        self.layer_spikes = nn.ModuleDict({str(i): SumMetric() for i in range(len(self.layer_names))})
-        self.layer_updates = nn.ModuleDict({str(i): SumMetric() for i in range(len(self.layer_names))})
+        self.layer_spikes = nn.ModuleDict({str(i): _sum() for i in range(len(self.layer_names))})
+        self.layer_updates = nn.ModuleDict({str(i): _sum() for i in range(len(self.layer_names))})
         self._hooks: list = []
 
     def attach(self) -> None:
+        for metric in self._metrics():  # a zero update: a sum nothing adds to reads 0, not a warning
+            metric.update(0.0)
         layer_index = {name: i for i, name in enumerate(self.layer_names)}
         for name, module in self.backbone[0].named_modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -98,10 +134,9 @@ class EfficiencyMetrics(nn.Module):
         @torch.no_grad()
         def count(neuron: Neuron, inputs: tuple[Tensor, ...], spikes: Tensor) -> None:
             updates, fired = float(spikes.numel()), spikes.detach().float().sum()
-            ops = type(neuron).ops_per_update()
             self.counts["membrane_updates"].update(updates)
-            self.counts["neuron_mul"].update(updates * ops.mul)
-            self.counts["neuron_add"].update(updates * ops.add)
+            for kind, count in type(neuron).ops_per_update().as_dict().items():
+                self.counts[f"neuron_{kind}"].update(updates * count)
             self.counts["spikes"].update(fired)
             self.layer_updates[layer].update(updates)
             self.layer_spikes[layer].update(fired)
@@ -117,8 +152,7 @@ class EfficiencyMetrics(nn.Module):
         energy_pj = (
             m.pj_per_mac * per["effective_macs"]
             + m.pj_per_ac * per["effective_acs"]
-            + m.pj_per_mul * per["neuron_mul"]
-            + m.pj_per_add * per["neuron_add"]
+            + sum(m.pj_per_op[kind] * per[f"neuron_{kind}"] for kind in OP_KINDS)
         )
         firing = per["spikes"] / per["membrane_updates"] if per["membrane_updates"] else 0.0
         per_layer = {
@@ -134,14 +168,16 @@ class EfficiencyMetrics(nn.Module):
                 "effective_acs": per["effective_acs"],
             },
             "membrane_updates": per["membrane_updates"],
-            "neuron_operations": {"mul": per["neuron_mul"], "add": per["neuron_add"]},
+            "neuron_operations": {kind: per[f"neuron_{kind}"] for kind in OP_KINDS},
             "activation_sparsity": 1.0 - firing,
             "energy_mj": energy_pj * 1e-9,
             "energy_model": m.name,
             "samples": int(c["samples"]),
         }
 
+    def _metrics(self) -> list[SumMetric]:
+        return [*self.counts.values(), *self.layer_spikes.values(), *self.layer_updates.values()]
+
     def reset(self) -> None:
-        for group in (self.counts, self.layer_spikes, self.layer_updates):
-            for metric in group.values():
-                metric.reset()
+        for metric in self._metrics():
+            metric.reset()

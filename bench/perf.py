@@ -1,7 +1,12 @@
 """Measured speed, as ratios from one run (never bare seconds across runs).
 
-Usage: python -m bench.perf neurons [--shape T B C H W] [--rounds N] [--device cpu|cuda]
+Usage: python -m bench.perf neurons [--shape T B C H W] [--rounds N] [--device cpu|cuda] [--backend B ...]
        python -m bench.perf cell <neuron> <task> [--seed S] [--rounds N]
+       python -m bench.perf train <task> [<neuron> ...] [--backend B ...] [--batch N] [--precision P] [--out FILE]
+       python -m bench.perf profile <profile> [--measured FILE ...] [--batch N] [--out FILE]
+
+`train` and `profile`: costs at paper scale (bench.costs): step times of a task's real network on
+synthetic data, and the projected device-hours of every cell of a profile.
 
 `cell`: one cell of params.yaml trained and tested by the suite (bench.train's run_cell, in this
 process, into a scratch folder) and by a plain PyTorch loop written here without Lightning (the
@@ -26,21 +31,23 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 
+from bench import costs
 from bench.config import load_params
 from bench.neurons.base import BACKENDS, Neuron
 
 DEFAULT_SHAPE = (4, 32, 128, 32, 32)
 
 
-def our_neurons(T: int) -> dict[str, Neuron]:
-    """Every neuron of params.yaml, eager and fused, as configured (calibrated for T, alpha = 1)."""
+def our_neurons(T: int, backends: tuple[str, ...] = BACKENDS) -> dict[str, Neuron]:
+    """Every neuron of params.yaml on each backend, as configured (calibrated for T, alpha = 1)."""
     out = {}
     for name, cfg in load_params().neurons.items():
-        for backend in BACKENDS:
+        for backend in backends:
             neuron = instantiate(cfg, backend=backend)
             neuron.calibrate(T=T, alpha=1.0)
             out[f"{name} {backend}"] = neuron
@@ -80,9 +87,9 @@ def peer_neurons() -> dict[str, Callable]:
     return peers
 
 
-def candidates(T: int, device: str) -> dict[str, Callable]:
+def candidates(T: int, device: str, backends: tuple[str, ...] = BACKENDS) -> dict[str, Callable]:
     out: dict[str, Callable] = {"floor": lambda x: x * 1.0}
-    out.update({name: n.to(device) for name, n in our_neurons(T).items()})
+    out.update({name: n.to(device) for name, n in our_neurons(T, backends).items()})
     out.update(peer_neurons())
     return out
 
@@ -117,10 +124,11 @@ def cuda_peak_bytes(fn: Callable, x: torch.Tensor) -> int:
     return torch.cuda.max_memory_allocated() - base
 
 
-def measure(shape: tuple[int, ...] = DEFAULT_SHAPE, device: str = "cpu", rounds: int = 7) -> dict[str, dict]:
+def measure(shape: tuple[int, ...] = DEFAULT_SHAPE, device: str = "cpu", rounds: int = 7,
+            backends: tuple[str, ...] = BACKENDS) -> dict[str, dict]:
     torch.manual_seed(0)
     x = torch.randn(shape, device=device)
-    fns = candidates(shape[0], device)
+    fns = candidates(shape[0], device, backends)
     for fn in fns.values():  # warm-up, including compilation
         fwd_bwd(fn, x)
         fwd_bwd(fn, x)
@@ -169,8 +177,9 @@ def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
 
 def plain_cell(cfg) -> dict:
     """The cell's training as a plain PyTorch loop: the model and data built as the suite builds
-    them, then Adam (the task's optimiser) with the task's schedule stepped per epoch, the state
-    of the best validation epoch kept, restored and tested. No Lightning, no logging, no files."""
+    them, then Adam (the task's optimiser) with the task's schedule stepped per epoch, validation
+    and the test after every epoch, the state of the best validation epoch kept, restored and
+    tested. No Lightning, no logging, no files."""
     import copy
 
     from bench.cell import build
@@ -187,7 +196,7 @@ def plain_cell(cfg) -> dict:
             hits = [(model.loss.readout(model(x)).argmax(-1) == y).sum().item() for x, y in loader]
         return 100 * sum(hits) / len(loader.dataset)
 
-    best, best_state = -1.0, None
+    best, best_state, test_by_epoch = -1.0, None, []
     for _ in range(cfg.trainer.max_epochs):
         model.train()
         for x, y in datamodule.train_dataloader():
@@ -196,12 +205,13 @@ def plain_cell(cfg) -> dict:
             optimizer.step()
         if cfg.task.lr_schedule == "cosine":
             schedule.step()
-        val = top1(datamodule.val_dataloader())
+        val = top1(datamodule.eval_loader("val"))
+        test_by_epoch.append(top1(datamodule.eval_loader("test")))  # as the suite does: the max over epochs
         if val > best:
             best, best_state = val, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     datamodule.setup("test")
-    return {"val_top1": best, "test_top1": top1(datamodule.test_dataloader())}
+    return {"val_top1": best, "test_top1": top1(datamodule.test_dataloader()), "test_top1_max_over_epochs": max(test_by_epoch)}
 
 
 def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
@@ -243,12 +253,47 @@ def main(argv: list[str] | None = None) -> dict:
     neurons.add_argument("--shape", type=int, nargs="+", default=list(DEFAULT_SHAPE))
     neurons.add_argument("--rounds", type=int, default=7)
     neurons.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    neurons.add_argument("--backend", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     cell = modes.add_parser("cell", help="one cell by the suite and by a plain PyTorch loop, side by side")
     cell.add_argument("neuron")
     cell.add_argument("task")
     cell.add_argument("--seed", type=int, default=0)
     cell.add_argument("--rounds", type=int, default=2)
+    train = modes.add_parser("train", help="step time, samples/s and memory of a task's real network, per neuron and backend")
+    train.add_argument("task")
+    train.add_argument("neurons", nargs="*", help="default: the profile's neurons in params.yaml")
+    train.add_argument("--backend", nargs="+", default=None, choices=BACKENDS, help="default: runtime.neuron_backend")
+    train.add_argument("--batch", type=int, default=None, help="default: the task's batch size")
+    train.add_argument("--precision", default=None, help="32-true or bf16-mixed (default: the task's trainer precision)")
+    train.add_argument("--steps", type=int, default=5)
+    train.add_argument("--out", type=Path, default=None, help="append the measurements to this JSON file")
+    profile = modes.add_parser("profile", help="projected device-hours of every cell of a profile")
+    profile.add_argument("profile", help="a profile of conf/profile/ (e.g. paper)")
+    profile.add_argument("--measured", type=Path, nargs="*", default=[], help="JSON files written by `train --out`")
+    profile.add_argument("--batch", type=int, default=None)
+    profile.add_argument("--precision", default=None)
+    profile.add_argument("--steps", type=int, default=3)
+    profile.add_argument("--out", type=Path, default=None, help="write the projection to this JSON file")
+    for p in (train, profile):
+        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
+    if args.what == "train":
+        params = load_params()
+        rows = [
+            costs.measure_step(args.task, neuron, backend, args.device, args.batch, args.steps, args.precision)
+            for neuron in args.neurons or list(params.profile.neurons)
+            for backend in args.backend or [params.runtime.neuron_backend]
+        ]
+        print(costs.step_table(rows))
+        if args.out:
+            costs.save(args.out, rows)
+        return rows
+    if args.what == "profile":
+        rows = costs.profile_hours(args.profile, args.measured, args.device, args.batch, args.precision, args.steps)
+        print(costs.hours_table(args.profile, rows))
+        if args.out:
+            costs.save(args.out, rows, append=False)
+        return rows
     if args.what == "cell":
         r = measure_cell(args.neuron, args.task, args.seed, args.rounds)
         print(f"{r['cell']}, median of {args.rounds} alternating rounds in one process, one thread:\n"
@@ -257,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"  suite / plain                                 {r['overhead']:7.2f}x\n"
               f"  the cell as a process (python -m bench.train)  {r['process_s']:7.2f} s")
         return r
-    results = measure(tuple(args.shape), args.device, args.rounds)
+    results = measure(tuple(args.shape), args.device, args.rounds, tuple(args.backend))
     print(report(results, args.shape, args.device, args.rounds))
     return results
 

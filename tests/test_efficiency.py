@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.efficiency import HOROWITZ45_FP32, EfficiencyMetrics
+from bench.efficiency import HOROWITZ45_FP32, EfficiencyMetrics, EnergyModel
 from bench.models.layers import SeqToANN
+from bench.neurons.base import OP_KINDS, Neuron, OpCount
 from bench.neurons.lif import LIF
 from bench.neurons.qif import QIF
 
@@ -41,15 +42,18 @@ def test_two_layer_net_by_hand():
     assert got["synaptic_operations"]["effective_macs"] == pytest.approx(macs / B)
     # fc2 sees spikes (ACs): each spike reaches the 2 outputs
     assert got["synaptic_operations"]["effective_acs"] == pytest.approx(2 * spikes.sum().item() / B)
-    # QIF: 3 neurons x T updates per sample, each 2 mul + 4 add (LIF + 1 mul + 1 add)
+    # QIF: 3 neurons x T updates per sample, each 2 mul + 4 add + 3 comparisons (the clamp's two
+    # bounds and the threshold)
     assert got["membrane_updates"] == T * 3
-    assert got["neuron_operations"] == {"mul": 2 * T * 3, "add": 4 * T * 3}
+    ops = got["neuron_operations"]
+    assert {k: v for k, v in ops.items() if v} == {"mul": 2 * T * 3, "add": 4 * T * 3, "cmp": 3 * T * 3}
+    assert set(ops) == set(OP_KINDS)
     assert got["activation_sparsity"] == pytest.approx(1 - spikes.mean().item())
     assert got["firing_rate"] == pytest.approx(spikes.mean().item())
     assert got["firing_rate_per_layer"] == {"1": pytest.approx(spikes.mean().item())}
     m = HOROWITZ45_FP32
-    energy_pj = 4.6 * macs / B + 0.9 * 2 * spikes.sum().item() / B + 3.7 * 2 * T * 3 + 0.9 * 4 * T * 3
-    assert (m.pj_per_mac, m.pj_per_ac, m.pj_per_mul) == (4.6, 0.9, 3.7)
+    energy_pj = 4.6 * macs / B + 0.9 * 2 * spikes.sum().item() / B + 3.7 * 2 * T * 3 + 0.9 * 4 * T * 3 + 0.9 * 3 * T * 3
+    assert (m.pj_per_mac, m.pj_per_ac, m.pj_per_op["mul"], m.pj_per_op["add"], m.pj_per_op["cmp"]) == (4.6, 0.9, 3.7, 0.9, 0.9)
     assert got["energy_mj"] == pytest.approx(energy_pj * 1e-9)
     assert got["energy_model"] == "horowitz45-fp32" and got["samples"] == B
 
@@ -75,3 +79,31 @@ def test_lif_costs_one_multiplication_and_one_addition_less_than_qif():
     lif, qif = count(nn.Sequential(LIF()), x), count(nn.Sequential(QIF()), x)
     assert qif["neuron_operations"]["mul"] - lif["neuron_operations"]["mul"] == 2 * 5
     assert qif["neuron_operations"]["add"] - lif["neuron_operations"]["add"] == 2 * 5
+
+
+class _ExpLeak(Neuron):
+    """A neuron whose f uses exp: f(u) = -u exp(-u) (a test fixture, not a model)."""
+
+    f_ops = OpCount(mul=1, add=1, exp=1)
+
+    def __init__(self, **common) -> None:
+        super().__init__({}, **common)
+
+    def f(self, u: torch.Tensor) -> torch.Tensor:
+        v = -u
+        return v * v.exp()
+
+
+def test_an_exponential_is_charged_at_its_named_cost():
+    x = torch.randn(2, 3, 5)
+    lif, exp_leak = count(nn.Sequential(LIF()), x), count(nn.Sequential(_ExpLeak()), x)
+    updates = 2 * 5  # T x neurons per sample
+    assert exp_leak["neuron_operations"]["exp"] == updates and lif["neuron_operations"]["exp"] == 0
+    extra_pj = (exp_leak["energy_mj"] - lif["energy_mj"]) * 1e9  # no synapses: only the neurons differ
+    assert extra_pj == pytest.approx(HOROWITZ45_FP32.pj_per_op["exp"] * updates)
+    assert HOROWITZ45_FP32.pj_per_op["exp"] == pytest.approx(6 * 3.7 + 7 * 0.9)
+
+
+def test_an_energy_model_must_price_every_operation_kind():
+    with pytest.raises(ValueError, match=r"prices no \['exp'"):
+        EnergyModel("partial", pj_per_mac=4.6, pj_per_ac=0.9, pj_per_op={k: 1.0 for k in OP_KINDS if k != "exp"})

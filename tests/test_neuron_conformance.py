@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from torch.overrides import TorchFunctionMode
 
 from bench.config import neuron_config
-from bench.neurons.base import Neuron
+from bench.neurons.base import OP_KINDS, Neuron
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "conf" / "neuron").glob("*.yaml"))
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -47,7 +47,7 @@ def test_is_a_neuron_and_declares_its_cost(config):
     neuron = make(config)
     assert isinstance(neuron, Neuron)
     ops = type(neuron).ops_per_update()
-    assert ops.mul >= 0 and ops.add >= 2
+    assert ops.add >= 2 and ops.cmp >= 1  # charge and fire are never free
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -111,22 +111,44 @@ def test_bfloat16(config, device):
 
 
 class CountElementwise(TorchFunctionMode):
-    """Counts elementwise multiplications/divisions and additions/subtractions that produce a
-    tensor of the potential's shape (per-neuron work; per-layer scalars are not counted)."""
+    """Counts, by OpCount kind, the operations that produce a tensor of the potential's shape
+    (per-neuron work; per-layer scalars are not counted). Any other operation producing such a
+    tensor is recorded as unpriced: nothing a neuron computes may be free in the energy model."""
 
-    MUL = {"mul", "__mul__", "__rmul__", "div", "__truediv__", "__rtruediv__", "true_divide"}
-    ADD = {"add", "__add__", "__radd__", "sub", "__sub__", "__rsub__", "rsub", "neg", "__neg__"}
+    KINDS = {
+        "add": {"add", "__add__", "__radd__", "__iadd__", "sub", "__sub__", "__rsub__", "__isub__", "rsub", "neg", "__neg__"},
+        "mul": {"mul", "__mul__", "__rmul__", "__imul__", "square"},
+        "div": {"div", "__truediv__", "__rtruediv__", "__itruediv__", "true_divide", "reciprocal"},
+        "cmp": {"minimum", "maximum", "clamp_min", "clamp_max", "ge", "gt", "le", "lt", "__ge__", "__gt__", "__le__", "__lt__"},
+        "exp": {"exp", "exp2", "expm1"},
+        "log": {"log", "log1p", "log2", "log10"},
+        "sigmoid": {"sigmoid"},
+        "tanh": {"tanh"},
+        "sqrt": {"sqrt", "rsqrt"},
+    }
+    FREE = {"clone", "contiguous", "detach", "to", "type_as", "float", "view", "reshape", "expand_as", "__get__"}
 
     def __init__(self, shape):
         super().__init__()
-        self.shape, self.mul, self.add = shape, 0, 0
+        self.shape, self.counts, self.unpriced = shape, dict.fromkeys(OP_KINDS, 0), set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
         name = getattr(func, "__name__", "")
-        if isinstance(out, torch.Tensor) and out.shape == self.shape:
-            self.mul += name in self.MUL
-            self.add += name in self.ADD
+        if not name.startswith("__"):
+            name = name.removesuffix("_")  # in-place variants: mul_ is mul
+        if not (isinstance(out, torch.Tensor) and out.shape == self.shape) or name in self.FREE:
+            return out
+        if name == "clamp":  # one comparison per bound given
+            bounds = [*args[1:3], kwargs.get("min"), kwargs.get("max")]
+            self.counts["cmp"] += sum(b is not None for b in bounds)
+            return out
+        kind = next((k for k, names in self.KINDS.items() if name in names), None)
+        if kind is None:
+            self.unpriced.add(name)
+        else:
+            self.counts[kind] += 1
         return out
 
 
@@ -135,8 +157,24 @@ def test_declared_operation_counts_match_f(config):
     u = inputs(3, 7)
     with torch.no_grad(), CountElementwise(u.shape) as counter:
         neuron.f(u)
-    declared = type(neuron).f_ops
-    assert (counter.mul, counter.add) == (declared.mul, declared.add), f"{type(neuron).__name__}.f_ops"
+    name = type(neuron).__name__
+    assert not counter.unpriced, (
+        f"{name}.f uses {sorted(counter.unpriced)}, which no OpCount kind prices: write it with "
+        f"the kinds {OP_KINDS} (e.g. u * u * u for u ** 3) so its energy is counted"
+    )
+    assert counter.counts == type(neuron).f_ops.as_dict(), f"{name}.f_ops declares other counts than f performs"
+
+
+def test_the_operation_counter_sees_every_kind_and_flags_the_rest():
+    """The counter the test above relies on: each kind is seen, a clamp counts its bounds, an
+    operation of no kind is flagged rather than silently free."""
+    u = inputs(3, 7)
+    with torch.no_grad(), CountElementwise(u.shape) as counter:
+        v = (u * 2.0 + 1.0) / 3.0
+        v = v.clamp(-1.0, 1.0).clamp(min=0.0).exp().log1p().sigmoid().tanh().abs().sqrt()
+        torch.pow(v, 3)
+    assert counter.counts == {"add": 1, "mul": 1, "div": 1, "cmp": 3, "exp": 1, "log": 1, "sigmoid": 1, "tanh": 1, "sqrt": 1}
+    assert counter.unpriced == {"abs", "pow"}
 
 
 @pytest.mark.parametrize("backend", ["bptt", "fused"])

@@ -1,8 +1,16 @@
 """`python -m bench.perf cell`: the suite's cell and an independent plain PyTorch loop of the same
-training, side by side in one run."""
+training, side by side in one run; `train` and `profile`: costs at paper scale (bench.costs); and
+scripts/gpu-check.sh, run on a CPU."""
 
+import json
 import re
 import sys
+
+import pytest
+
+from bench import costs, perf
+from bench.config import cell_config, load_params
+from bench.plan import planned_cells
 
 from conftest import sh
 
@@ -15,3 +23,60 @@ def test_perf_cell_times_the_suite_against_a_plain_loop(repo):
     assert suite > 0 and plain > 0 and abs(ratio - suite / plain) < 0.02
     assert plain_top1 > 30  # one epoch of the plain loop learns the digits too: it trains for real
     assert re.search(r"as a process \(python -m bench.train\)\s+\d+\.\d+ s", out)
+
+
+def test_perf_train_measures_a_real_network_step_by_neuron_and_backend(tmp_path):
+    out = tmp_path / "train.json"
+    rows = perf.main(["train", "digits-seq", "lif", "qif", "--backend", "eager", "bptt", "--steps", "2", "--out", str(out)])
+    assert [(r["neuron"], r["backend"]) for r in rows] == [("lif", "eager"), ("lif", "bptt"), ("qif", "eager"), ("qif", "bptt")]
+    for r in rows:
+        assert r["batch"] == 32 and r["precision"] == "32-true" and r["device"].startswith("cpu")
+        assert r["train_step_s"] > r["eval_step_s"] > 0  # backward and the optimiser step cost something
+        assert r["train_samples_per_s"] == pytest.approx(32 / r["train_step_s"])
+        assert r["saved_for_backward_mib"] > 0
+    assert json.loads(out.read_text()) == rows
+    perf.main(["train", "digits-seq", "lif", "--steps", "1", "--out", str(out)])  # --out appends
+    assert len(json.loads(out.read_text())) == 5
+
+
+def test_split_sizes_of_the_paper_tasks_follow_the_official_datasets():
+    params = load_params()
+    sizes = {t: costs.split_samples(cell_config(params, "lif", t, 0)) for t in
+             ("cifar10-resnet19-t4", "cifar100-resnet19-t2", "imagenet-resnet34-t4", "cifar10dvs-vggsnn-t10", "digits-seq")}
+    assert sizes == {
+        "cifar10-resnet19-t4": (45_000, 5_000, 10_000),  # 50,000 training images, 5,000 held out
+        "cifar100-resnet19-t2": (45_000, 5_000, 10_000),
+        "imagenet-resnet34-t4": (1_271_167, 10_000, 50_000),  # 10 per class held out; the official val set tests
+        "cifar10dvs-vggsnn-t10": (8_100, 900, 1_000),  # 900 per class to train (10% of them validate), 100 to test
+        "digits-seq": (1077, 360, 360),  # the committed split
+    }
+
+
+def test_projected_hours_are_epochs_times_measured_steps():
+    params = load_params()
+    cells = [c for c in planned_cells(params.profile) if c.task == "digits-seq" and c.neuron == "lif"]
+    step = {"task": "digits-seq", "neuron": "lif", "backend": "bptt", "device": "cpu", "precision": "32-true",
+            "batch": 32, "train_step_s": 0.1, "eval_step_s": 0.02}
+    rows = costs.project(params, cells, [step])
+    epochs = params.tasks["digits-seq"].trainer.max_epochs
+    seconds = epochs * (34 * 0.1 + 12 * 0.02) + 12 * 0.02  # ceil(1077 / 32) = 34, ceil(360 / 32) = 12
+    assert len(rows) == len(params.profile.seeds) and all(r["hours"] == pytest.approx(seconds / 3600) for r in rows)
+    table = costs.hours_table("mini", rows)
+    assert f"| digits-seq | lif | {len(rows)} | {epochs} | 1077 |" in table
+
+
+def test_the_paper_profile_is_composed_as_dvc_exp_run_would():
+    params, cells = costs.profile_cells("paper")
+    assert params.profile.name == "paper" and params.trainer.accelerator == "gpu"
+    assert len(cells) == 2 * 10 * 3 + 2 * 2  # {lif, qif} x 10 tasks x 3 seeds + ImageNet's two tasks x 1 seed
+
+
+def test_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(repo, tmp_path):
+    sh("bash", "scripts/gpu-check.sh", str(tmp_path), cwd=repo)
+    report = (tmp_path / "gpu-check.md").read_text()
+    for section in ("1. Neuron conformance", "2. Neurons", "3. Paper-scale", "4. One real cell"):
+        assert f"## {section}" in report
+    assert "skipped: no CUDA device" in report and "GPU: none (CUDA parts skipped" in report
+    assert json.loads((tmp_path / "train.json").read_text())[0]["task"] == "cifar10-resnet19-t2"
+    assert json.loads((tmp_path / "cell.json").read_text())["status"] == "ok"
+    assert "gpu-check done" in report

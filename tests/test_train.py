@@ -90,6 +90,12 @@ def test_test_accuracy_is_of_the_checkpoint_best_on_validation(in_repo, tmp_path
     best = max(range(len(val)), key=lambda i: (val[i], -i))  # first epoch with the best val top-1
     assert record["best_epoch"] == best
     assert record["metrics"]["val_top1"] == pytest.approx(val[best], abs=1e-3)  # history.csv in percent, as the record
+    # the literature's figure beside the headline: the test set after every epoch, its maximum
+    epoch_test = [float(row.split(",")[header.index("epoch_test/top1")]) for row in history[1:]]
+    assert record["metrics"]["test_top1_max_over_epochs"] == pytest.approx(max(epoch_test), abs=1e-3)
+    assert record["test_top1_max_epoch"] == epoch_test.index(max(epoch_test))
+    # the epoch-end test of the selected epoch is the test of the selected checkpoint
+    assert record["metrics"]["test_top1"] == pytest.approx(epoch_test[best], abs=1e-3)
     progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]  # one line per epoch
     assert len(progress) == 3 and progress[-1].startswith("epoch 3/3: train loss ")
     assert f"val top-1 {val[-1]:.2f}%" in progress[-1]

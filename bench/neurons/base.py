@@ -12,7 +12,7 @@ parameters and dtype/device handling come from here. See docs/neurons.md.
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import torch
@@ -26,16 +26,29 @@ BACKENDS = ("eager", "bptt", "fused")
 
 @dataclass(frozen=True)
 class OpCount:
-    """Elementwise operations per neuron per update (multiplications/divisions, additions/subtractions)."""
+    """Elementwise operations per neuron per update, by kind; bench.efficiency prices each kind
+    under a named energy model. Division, comparison (clamp/min/max count one per bound) and the
+    transcendental functions are kinds of their own: nothing a neuron computes is free."""
 
-    mul: int
-    add: int
+    add: int = 0  # additions, subtractions, negations
+    mul: int = 0  # multiplications
+    div: int = 0  # divisions and reciprocals
+    cmp: int = 0  # comparisons: >=, min, max, one per clamp bound
+    exp: int = 0
+    log: int = 0
+    sigmoid: int = 0
+    tanh: int = 0
+    sqrt: int = 0  # sqrt and rsqrt
 
     def __add__(self, other: "OpCount") -> "OpCount":
-        return OpCount(self.mul + other.mul, self.add + other.add)
+        return OpCount(**{k: getattr(self, k) + getattr(other, k) for k in OP_KINDS})
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in OP_KINDS}
 
 
-CHARGE_OPS = OpCount(mul=0, add=2)  # u + f(u) + x
+OP_KINDS = tuple(f.name for f in fields(OpCount))
+CHARGE_AND_FIRE_OPS = OpCount(add=2, cmp=1)  # h = u + f(u) + x, then h >= threshold
 
 
 class Neuron(nn.Module, ABC):
@@ -47,7 +60,7 @@ class Neuron(nn.Module, ABC):
     lives only inside `forward`, so every batch starts from rest and nothing leaks between batches.
     """
 
-    f_ops: ClassVar[OpCount]  # what f costs per neuron per update; checked by the conformance tests
+    f_ops: ClassVar[OpCount]  # what f costs per neuron per update, by kind; checked by the conformance tests
 
     def __init__(
         self,
@@ -95,9 +108,9 @@ class Neuron(nn.Module, ABC):
 
     @classmethod
     def ops_per_update(cls) -> OpCount:
-        """Operations of one charge update h = u + f(u) + x per neuron (fire and reset, the same
-        for every neuron, are not included)."""
-        return cls.f_ops + CHARGE_OPS
+        """Operations of one update per neuron: charge h = u + f(u) + x and the threshold
+        comparison. The reset, a select that acts only where a spike fired, is not charged."""
+        return cls.f_ops + CHARGE_AND_FIRE_OPS
 
     def calibrate(self, T: int, alpha: float, repeated_input: bool = False) -> None:
         """Adapt to the layer: lets a calibrated surrogate (AnalyticWindow) compute its width from

@@ -3,7 +3,8 @@
 u1 is the stable resting potential, u2 the unstable spike-initiation potential. Without input
 the map g(u) = u + a(u - u1)(u - u2) has g'(u1) = 1 - a(u2 - u1) and g'(u2) = 1 + a(u2 - u1):
 rest is stable iff 0 < a(u2 - u1) < 2 (damped oscillation when it exceeds 1), and the basin of
-rest is (u1 - 1/a, u2). One update costs one multiplication and one addition more than LIF.
+rest is (u1 - 1/a, u2). One update costs one multiplication, one addition and the clamp's two
+comparisons more than LIF.
 
 Overflow guard (documented clamp): the potential entering the quadratic term is clamped to
 u1 ± U_MAX. With hard reset the potential never exceeds the threshold, so only inputs beyond
@@ -22,7 +23,7 @@ U_MAX = 1e4
 
 
 class QIF(Neuron):
-    f_ops = OpCount(mul=2, add=2)
+    f_ops = OpCount(mul=2, add=2, cmp=2)  # the overflow clamp: two comparisons
 
     def __init__(
         self, a: float = 0.25, u1: float = 0.0, u2: float = 0.5, threshold: float = 1.0, u_reset: float | None = None, **common
