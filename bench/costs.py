@@ -47,9 +47,10 @@ def split_samples(cfg: DictConfig) -> tuple[int, int, int]:
     if target == "ImageNet":
         val = source.val_per_class * 1000
         return 1_281_167 - val, val, 50_000
-    if target == "CIFAR10DVS":  # 1,000 recordings per class; every protocol tests on 100 of them
-        val = 10 * round(source.val_fraction * 900)
-        return 9_000 - val, val, 1_000
+    if target == "CIFAR10DVS":  # 1,000 recordings per class; tet70 tests on 300 of them, the others on 100
+        pool = 7_000 if source.protocol == "tet70" else 9_000
+        val = 10 * round(source.val_fraction * pool / 10)
+        return (pool - val, val, 10_000 - pool) if val else (pool, 10_000 - pool, 10_000 - pool)  # 0: test selects
     split_file = prepared_dir(cfg.task_name) / "split.json"  # an embedded task's committed split lists its samples
     if split_file.is_file():
         split = json.loads(split_file.read_text())

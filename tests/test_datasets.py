@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pytest
 from torchvision import datasets
 
@@ -93,6 +94,58 @@ def test_cifar10dvs_frames_and_cache(dvs):
     cached = list(source.cache_dir().rglob("*.pt"))
     assert len(cached) == 1
     assert CIFAR10DVS(6, root=str(dvs)).cache_dir() != source.cache_dir()  # T is part of the key
+
+
+def reference_frames(events, T: int, slicing: str, normalise: str) -> np.ndarray:
+    """Frames [T, 2, 128, 128] by a plain loop over slices, as spikingjelly (`number`: N // T
+    events each, the last also the remainder) and TET's script (`number-floor`: the remainder
+    dropped; `max`: each frame over its maximum) write them."""
+    n, per = len(events), len(events) // T
+    frames = np.zeros((T, 2, 128, 128))
+    for t in range(T):
+        end = n if (slicing == "number" and t == T - 1) else (t + 1) * per
+        for e in events[t * per : end]:
+            frames[t, int(e["p"]), e["y"], e["x"]] += 1
+        if normalise == "max" and frames[t].max() > 0:
+            frames[t] /= frames[t].max()
+    return frames
+
+
+@pytest.mark.parametrize(("slicing", "normalise"), [("number", "none"), ("number-floor", "max"), ("number", "max")])
+def test_cifar10dvs_event_count_frames_match_an_independent_loop(dvs, slicing, normalise):
+    T = 7  # 400 events per recording: 57 per frame, the remainder (1) kept or dropped
+    source = CIFAR10DVS(T, root=str(dvs), size=128, slicing=slicing, normalise=normalise, cache=False)
+    data = source.datasets(source.make_split())
+    paths, _ = source.files
+    for i in data["train"].indices[:3]:
+        events = source.read_events(paths[i])
+        x, _ = data["train"].frames[i]
+        np.testing.assert_allclose(x.numpy(), reference_frames(events, T, slicing, normalise), rtol=1e-6)
+        if slicing == "number" and normalise == "none":
+            assert x.sum() == len(events)
+        if slicing == "number-floor" and normalise == "none":
+            assert x.sum() == T * (len(events) // T)
+    default_cache = CIFAR10DVS(T, root=str(dvs)).cache_dir()
+    assert CIFAR10DVS(T, root=str(dvs), slicing=slicing, normalise=normalise).cache_dir() != default_cache
+
+
+def test_cifar10dvs_tet70_split_and_no_validation(dvs):
+    for name in CIFAR10DVS_CLASSES:  # recordings 9, 10, 11 of each class become 700, 701, 702
+        for i in (9, 10, 11):
+            folder = dvs / "cifar10dvs" / "CIFAR10DVS" / name
+            (folder / f"cifar10_{name}_{i}.aedat4").rename(folder / f"cifar10_{name}_{691 + i}.aedat4")
+    source = CIFAR10DVS(4, root=str(dvs), protocol="tet70", val_fraction=0)
+    split = source.make_split()
+    numbers = [int(f.rsplit("_", 1)[1].removesuffix(".aedat4")) for f in split["files"]]
+    assert split["train"] == [i for i, n in enumerate(numbers) if n < 700] and len(split["train"]) == 90
+    assert split["val"] == split["test"] == [i for i, n in enumerate(numbers) if n >= 700] and len(split["test"]) == 30
+    assert split["protocol"] == "tet70, no val: selected on test, optimistic, frames time/none"
+    ours = CIFAR10DVS(4, root=str(dvs)).make_split()
+    assert ours["protocol"] == "first90, val 0.1 of train, frames time/none"
+    with pytest.raises(ValueError, match="val_fraction must be in"):
+        CIFAR10DVS(4, root=str(dvs), val_fraction=1.0)
+    with pytest.raises(ValueError, match="slicing must be one of"):
+        CIFAR10DVS(4, root=str(dvs), slicing="bytime")
 
 
 def test_cifar10dvs_garbage_file_is_a_clear_error(dvs):

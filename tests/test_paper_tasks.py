@@ -46,7 +46,10 @@ def test_the_paper_profile_covers_every_reported_row(in_repo):
     assert list(paper.single_seed_tasks) == ["imagenet-resnet34-t4", "imagenet-resnet34-t4-tet"]
 
 
-@pytest.mark.parametrize("task", PAPER)
+REFERENCE_CODE = ["cifar10dvs-vggsnn-t10-tetcode"]  # a reference's public code, end to end (not in the paper profile)
+
+
+@pytest.mark.parametrize("task", PAPER + REFERENCE_CODE)
 def test_paper_task_runs_end_to_end_on_real_format_fixtures(in_repo, data_root, task, tmp_path, monkeypatch):
     root, md5 = data_root
     monkeypatch.setenv("BENCH_DATA_DIR", str(root))
@@ -56,6 +59,8 @@ def test_paper_task_runs_end_to_end_on_real_format_fixtures(in_repo, data_root, 
     overrides = list(SMOKE)
     if task.startswith("imagenet"):
         overrides.append("task.data.source.num_classes=4")
+    if task.endswith("-tetcode"):  # the fixture's recordings are numbered 0-9: TET's 700-999 test part is empty
+        overrides.append("task.data.source.protocol=first90")
     if task.startswith(("cifar10-", "cifar100-")):
         overrides.append(f"task.data.source.val_size={200 if task.startswith('cifar100') else 20}")
     neuron = "qif"

@@ -42,12 +42,14 @@ def test_perf_train_measures_a_real_network_step_by_neuron_and_backend(tmp_path)
 def test_split_sizes_of_the_paper_tasks_follow_the_official_datasets():
     params = load_params()
     sizes = {t: costs.split_samples(cell_config(params, "lif", t, 0)) for t in
-             ("cifar10-resnet19-t4", "cifar100-resnet19-t2", "imagenet-resnet34-t4", "cifar10dvs-vggsnn-t10", "digits-seq")}
+             ("cifar10-resnet19-t4", "cifar100-resnet19-t2", "imagenet-resnet34-t4", "cifar10dvs-vggsnn-t10",
+              "cifar10dvs-vggsnn-t10-tetcode", "digits-seq")}
     assert sizes == {
         "cifar10-resnet19-t4": (45_000, 5_000, 10_000),  # 50,000 training images, 5,000 held out
         "cifar100-resnet19-t2": (45_000, 5_000, 10_000),
         "imagenet-resnet34-t4": (1_271_167, 10_000, 50_000),  # 10 per class held out; the official val set tests
         "cifar10dvs-vggsnn-t10": (8_100, 900, 1_000),  # 900 per class to train (10% of them validate), 100 to test
+        "cifar10dvs-vggsnn-t10-tetcode": (7_000, 3_000, 3_000),  # TET's 70/30; no validation split: the test selects
         "digits-seq": (1077, 360, 360),  # the committed split
     }
 

@@ -1,23 +1,32 @@
 """CIFAR10-DVS through tonic (`<root>/cifar10dvs/CIFAR10DVS/<class>/*.aedat4`, the layout of
 tonic's re-hosted AEDAT4 copy).
 
-Events -> frames: tonic's `ToFrame(n_time_bins=T)` slices each recording into T bins of equal
-duration (the choice of the TET/SEW codebases; equal event counts per bin is the other common
-choice and is not what this task does), giving event counts [T, 2, 128, 128], which are
-area-resized to `size` x `size` (48 for VGGSNN). Frames are cached on disk, keyed by every
-setting that changes them. Train augmentation (after the cache): horizontal flip and a random
-roll of up to `max_shift` pixels in x and y.
+Events -> frames [T, 2, 128, 128] of event counts, as `slicing` and `normalise` say
+(bench.data.events): `time` (T bins of equal duration, tonic's ToFrame; this suite's default),
+`number` (T slices of equal event count, the remainder in the last: spikingjelly's
+`split_by='number'`, which the SEW-ResNet scripts use) or `number-floor` (N // T events per frame,
+the remainder dropped, and `normalise: max`, each frame divided by its maximum: TET's
+preprocessing script). Frames are area-resized to `size` x `size` (48 for VGGSNN) and cached on
+disk, keyed by every setting that changes them. Train augmentation (after the cache): horizontal
+flip and a random roll of up to `max_shift` pixels in x and y.
 
 CIFAR10-DVS has no official split, and accuracy depends on it (paper.md §5), so the protocol is
 named and recorded: `first90` (per class, the first 90% of the sorted files train, the last 10%
-test; SEW-ResNet/Spikformer), `tebn` (per class, sorted files 0-99 test, the rest train; TEBN),
+test; SEW-ResNet/Spikformer through spikingjelly's `split_to_train_test_set`), `tebn` (per class,
+sorted files 0-99 test, the rest train; TEBN), `tet70` (per class, recordings 0-699 by their
+number train, 700-999 test: `train_test_portion = 0.7` of TET's preprocessing script),
 `random` (per class, a seeded random 10% test). Files are sorted by path (plain string order)
-before splitting. The validation set is a seeded 10% of each class's training part.
+before splitting. The validation set is a seeded `val_fraction` of each class's training part;
+`val_fraction: 0` is the references' own protocol, which has no validation set: the test split
+then serves as the validation split too, so checkpoints are selected on the test set (optimistic,
+and the recorded protocol says so). The protocol recorded in every record names the split, the
+validation and the framing.
 """
 
 import hashlib
 import json
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,10 +34,10 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from bench.data.events import Augmented, EventFrames
+from bench.data.events import NORMALISATIONS, SLICINGS, Augmented, EventFrames
 from bench.data.root import dataset_root, labels_fingerprint
 
-PROTOCOLS = ("first90", "tebn", "random")
+PROTOCOLS = ("first90", "tebn", "tet70", "random")
 HOWTO = (
     "download CIFAR10DVS.zip from https://figshare.com/ndownloader/files/38023437 (tonic's copy), extract it and "
     "the per-class zips inside it so that {folder}/<class>/*.aedat4 exist (10 class folders), or set BENCH_DATA_DIR"
@@ -59,9 +68,17 @@ class CIFAR10DVS:
         val_fraction: float = 0.1,
         max_shift: int = 5,
         cache: bool = True,
+        slicing: str = "time",
+        normalise: str = "none",
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"cifar10dvs protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        if slicing not in SLICINGS or normalise not in NORMALISATIONS:
+            raise ValueError(f"cifar10dvs slicing must be one of {SLICINGS} and normalise one of {NORMALISATIONS}, "
+                             f"got {slicing!r} and {normalise!r}")
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"cifar10dvs val_fraction must be in [0, 1) (0: no validation split), got {val_fraction}")
+        self.slicing, self.normalise = slicing, normalise
         self.save_to = dataset_root("cifar10dvs", root)
         self.folder = self.save_to / "CIFAR10DVS"
         self.n_time_bins, self.size, self.protocol = n_time_bins, size, protocol
@@ -105,21 +122,33 @@ class CIFAR10DVS:
                 class_test, class_train = members[len(members) - n_test :], members[: len(members) - n_test]
             elif self.protocol == "tebn":
                 class_test, class_train = members[:100], members[100:]
+            elif self.protocol == "tet70":
+                number = np.array([recording_number(paths[i]) for i in members])
+                class_test, class_train = np.sort(members[number >= 700]), np.sort(members[number < 700])
             else:
                 shuffled = rng.permutation(members)
                 class_test, class_train = np.sort(shuffled[:n_test]), np.sort(shuffled[n_test:])
-            class_val = np.sort(rng.choice(class_train, size=round(self.val_fraction * len(class_train)), replace=False))
-            train += np.setdiff1d(class_train, class_val).tolist()
-            val += class_val.tolist()
+            if self.val_fraction:
+                class_val = np.sort(rng.choice(class_train, size=round(self.val_fraction * len(class_train)), replace=False))
+                train += np.setdiff1d(class_train, class_val).tolist()
+                val += class_val.tolist()
+            else:  # the references' protocol: no validation split, the test split selects
+                train += class_train.tolist()
+                val += class_test.tolist()
             test += class_test.tolist()
         return {
             "dataset": "cifar10dvs",
-            "protocol": self.protocol,
+            "protocol": self.protocol_name(),
             "files": paths,
             "train": sorted(int(i) for i in train),
             "val": sorted(int(i) for i in val),
             "test": sorted(int(i) for i in test),
         }
+
+    def protocol_name(self) -> str:
+        """What every record and table shows: split, validation and framing."""
+        validation = f"val {self.val_fraction:g} of train" if self.val_fraction else "no val: selected on test, optimistic"
+        return f"{self.protocol}, {validation}, frames {self.slicing}/{self.normalise}"
 
     def read_events(self, relative_path: str) -> np.ndarray:
         from tonic.io import read_aedat4
@@ -136,8 +165,8 @@ class CIFAR10DVS:
         """One folder per setting that changes the frames, so a cache is never stale."""
         import tonic
 
-        key = {"n_time_bins": self.n_time_bins, "size": self.size, "slicing": "equal-time-bins", "resize": "area",
-               "tonic": tonic.__version__}
+        key = {"n_time_bins": self.n_time_bins, "size": self.size, "slicing": self.slicing, "normalise": self.normalise,
+               "resize": "area", "tonic": tonic.__version__}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         return self.save_to / "frames-cache" / digest
 
@@ -151,9 +180,19 @@ class CIFAR10DVS:
             size=self.size,
             keys=paths,
             cache=self.cache_dir() if self.cache else None,
+            slicing=self.slicing,
+            normalise=self.normalise,
         )
         return {
             "train": Augmented(frames, split["train"], self.max_shift),
             "val": Augmented(frames, split["val"], 0),
             "test": Augmented(frames, split["test"], 0),
         }
+
+
+def recording_number(relative_path: str) -> int:
+    """The number a recording's file name ends with (`airplane/cifar10_airplane_42.aedat4` -> 42)."""
+    match = re.search(r"(\d+)\.aedat4$", relative_path)
+    if not match:
+        raise ValueError(f"cifar10dvs: {relative_path} does not end in a recording number; protocol tet70 needs one")
+    return int(match.group(1))
