@@ -111,7 +111,7 @@ def measure_step(task: str, neuron: str, backend: str, device: str, batch: int |
     module.train()
     train_step(), train_step()  # warm-up, including compilation on the fused path
     train_s = _timed(train_step, device, steps)
-    saved = _saved_bytes(lambda: module.loss(module(x), y), autocast)
+    saved = saved_bytes(lambda: module.loss(module(x), y), autocast)
     peak = _cuda_peak(train_step) if device == "cuda" else None
     module.eval()
     eval_step()
@@ -124,15 +124,16 @@ def measure_step(task: str, neuron: str, backend: str, device: str, batch: int |
     }
 
 
-def _saved_bytes(forward, autocast) -> int:
-    """Bytes of the distinct storages autograd keeps for backward during one forward."""
+def saved_bytes(forward, context=None) -> int:
+    """Bytes of the distinct storages autograd keeps for backward during one forward (a callable
+    returning a scalar, run under `context`, then backpropagated)."""
     storages: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), context or nullcontext():
         loss = forward()
     loss.backward()
     return sum(storages.values())

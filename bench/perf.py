@@ -103,19 +103,9 @@ def fwd_bwd(fn: Callable, x: torch.Tensor) -> None:
 
 
 def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
-    """Bytes of the distinct storages autograd keeps for backward during one forward."""
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        s = t.untyped_storage()
-        storages[s.data_ptr()] = s.nbytes()
-        return t
-
+    """Bytes of the distinct storages autograd keeps for backward during one forward of fn on x."""
     x = x.detach().requires_grad_()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn(x)
-    out.sum().backward()
-    return sum(storages.values())
+    return costs.saved_bytes(lambda: fn(x).sum())
 
 
 def cuda_peak_bytes(fn: Callable, x: torch.Tensor) -> int:
