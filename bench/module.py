@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from bench.efficiency import EfficiencyMetrics
@@ -60,11 +60,15 @@ class SpikingClassifier(L.LightningModule):
         if encoding not in ENCODINGS:
             raise ValueError(f"task encoding must be one of {ENCODINGS}, got {encoding!r}")
         self.encoding = encoding
+        # Every logged value is accumulated here per step and logged once per epoch: Lightning's
+        # self.log costs more Python per call than an embedded task's whole training step.
+        # Losses are means weighted by batch size (what self.log(on_epoch=True) computes).
         metrics = accuracy_metrics(num_classes)
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         # the test set after every epoch: the literature's max-over-epochs figure (never selection)
         self.epoch_test_metrics = metrics.clone(prefix="epoch_test/")
+        self.losses = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "epoch_test", "test")})
         self.test_top1_by_epoch: dict[int, float] = {}
         self.efficiency = EfficiencyMetrics(backbone)
         self.efficiency_results: dict = {}
@@ -93,7 +97,10 @@ class SpikingClassifier(L.LightningModule):
             raise DivergedError(
                 f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, step {batch_idx}; {where}"
             )
-        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+        self.losses["train_loss"].update(loss.detach(), len(y))
+        if batch_idx + 1 == self.trainer.num_training_batches:  # logged before validation and every epoch-end hook
+            self.log("train/loss", self.losses["train_loss"].compute(), on_step=False, on_epoch=True)  # averaged over processes
+            self.losses["train_loss"].reset()
         return loss
 
     @torch.no_grad()
@@ -119,11 +126,20 @@ class SpikingClassifier(L.LightningModule):
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> Tensor:
         x, y = batch
         logits = self(x)
-        self.log(f"{stage}/loss", self.loss(logits, y), on_step=False, on_epoch=True, sync_dist=True, add_dataloader_idx=False)
         scores = self.loss.readout(logits)
         metrics.update(scores, y)
-        self.log_dict(metrics, on_step=False, on_epoch=True, add_dataloader_idx=False)
+        self.losses[f"{stage}_loss"].update(self.loss(logits, y), len(y))
         return scores
+
+    def _log_epoch(self, stage: str, metrics: MetricCollection) -> None:
+        """Logs what a stage accumulated this epoch (averaged over processes) and resets it."""
+        loss = self.losses[f"{stage}_loss"]
+        if loss.update_called:
+            values = {**metrics.compute(), f"{stage}/loss": loss.compute()}
+            if not self.trainer.sanity_checking:
+                self.log_dict(values)
+        metrics.reset()
+        loss.reset()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         """Loader 0 is the validation split (checkpoint selection); loader 1, when the datamodule
@@ -136,6 +152,8 @@ class SpikingClassifier(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking and self.epoch_test_metrics["top1"].update_called:
             self.test_top1_by_epoch[self.current_epoch] = 100 * float(self.epoch_test_metrics["top1"].compute())
+        self._log_epoch("val", self.val_metrics)
+        self._log_epoch("epoch_test", self.epoch_test_metrics)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["test_top1_by_epoch"] = dict(self.test_top1_by_epoch)  # a resumed run keeps the earlier epochs
@@ -156,6 +174,7 @@ class SpikingClassifier(L.LightningModule):
         self._predicted, self._targets = [], []
 
     def on_test_epoch_end(self) -> None:
+        self._log_epoch("test", self.test_metrics)
         self.efficiency_results = self.efficiency.compute()  # synchronised across processes
         self.test_predictions = self.gather_predictions()
 

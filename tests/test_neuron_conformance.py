@@ -22,15 +22,25 @@ def make(path: Path, T: int = 4, alpha: float = 1.0) -> Neuron:
 
 
 def reference_spikes(neuron: Neuron, x: torch.Tensor) -> torch.Tensor:
-    """An independent loop over paper.md §1 using only the neuron's f and its settings."""
+    """An independent loop over paper.md §1 using only the neuron's own rules (f, and for more
+    states g, on_spike and firing_threshold) and its settings."""
     u = torch.zeros_like(x[0]) + neuron.rest
+    w = [torch.zeros_like(x[0]) + r for r in neuron.states_rest]
     out = []
     for x_t in x:
-        h = u + neuron.f(u) + x_t
-        s = (h >= neuron.threshold).to(x.dtype)
-        u = torch.where(s.bool(), torch.full_like(h, neuron.u_reset), h) if neuron.reset == "hard" else h - neuron.threshold * s
+        h = u + neuron.f(u, *w) + x_t
+        fired = h >= neuron.firing_threshold(*w)
+        if w:
+            moved = [wi + gi for wi, gi in zip(w, as_tuple(neuron.g(u, *w)))]
+            w = [torch.where(fired, j, m) for m, j in zip(moved, as_tuple(neuron.on_spike(*moved)))]
+        s = fired.to(x.dtype)
+        u = torch.where(fired, torch.full_like(h, neuron.u_reset), h) if neuron.reset == "hard" else h - neuron.threshold * s
         out.append(s)
     return torch.stack(out)
+
+
+def as_tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 @pytest.fixture(params=CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -152,17 +162,27 @@ class CountElementwise(TorchFunctionMode):
         return out
 
 
-def test_declared_operation_counts_match_f(config):
+def count_ops(shape, compute) -> tuple[dict, set]:
+    with torch.no_grad(), CountElementwise(shape) as counter:
+        compute()
+    return counter.counts, counter.unpriced
+
+
+def test_declared_operation_counts_match_f_and_g(config):
     neuron = make(config)
-    u = inputs(3, 7)
-    with torch.no_grad(), CountElementwise(u.shape) as counter:
-        neuron.f(u)
     name = type(neuron).__name__
-    assert not counter.unpriced, (
-        f"{name}.f uses {sorted(counter.unpriced)}, which no OpCount kind prices: write it with "
-        f"the kinds {OP_KINDS} (e.g. u * u * u for u ** 3) so its energy is counted"
-    )
-    assert counter.counts == type(neuron).f_ops.as_dict(), f"{name}.f_ops declares other counts than f performs"
+    u = inputs(3, 7)
+    w = [inputs(3, 7, seed=i + 1) for i in range(len(neuron.states))]
+    declared = {"f": (lambda: neuron.f(u, *w), type(neuron).f_ops)}
+    if neuron.states:
+        declared["g and firing_threshold"] = (lambda: (neuron.g(u, *w), neuron.firing_threshold(*w)), type(neuron).g_ops)
+    for what, (compute, ops) in declared.items():
+        counts, unpriced = count_ops(u.shape, compute)
+        assert not unpriced, (
+            f"{name}.{what} uses {sorted(unpriced)}, which no OpCount kind prices: write it with "
+            f"the kinds {OP_KINDS} (e.g. u * u * u for u ** 3) so its energy is counted"
+        )
+        assert counts == ops.as_dict(), f"{name} declares other counts than its {what} performs: {counts}"
 
 
 def test_the_operation_counter_sees_every_kind_and_flags_the_rest():

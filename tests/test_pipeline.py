@@ -26,19 +26,25 @@ def code_blocks(doc: str, language: str) -> list[str]:
 
 
 def follow_add_a_neuron_doc(repo) -> None:
-    """Steps 1-3 of docs/add-a-neuron.md, with its own code blocks."""
+    """Steps 1-3 of docs/add-a-neuron.md, with its own code blocks, for the one-state neuron (cubic)
+    and the two-state one (sfa)."""
     doc = (ROOT / "docs/add-a-neuron.md").read_text()
-    (repo / "bench/neurons/cubic.py").write_text(code_blocks(doc, "python")[0])
-    neuron_config, registration, profile_line = code_blocks(doc, "yaml")[:3]
-    (repo / "conf/neuron/cubic.yaml").write_text(neuron_config)
+    cubic_code, sfa_code = code_blocks(doc, "python")
+    yaml_blocks = code_blocks(doc, "yaml")
+    cubic_config, cubic_registration, cubic_profile, _variant, sfa_config, sfa_registration, sfa_profile = yaml_blocks
+    assert cubic_profile.startswith("neurons: [lif, qif, plif, cubic]")
+    assert sfa_profile.startswith("neurons: [lif, qif, plif, cubic, sfa]")
     config = repo / "conf/config.yaml"
-    lines = config.read_text().splitlines(keepends=True)
-    last_neuron = max(i for i, line in enumerate(lines) if "neuron@neurons." in line)
-    lines.insert(last_neuron + 1, registration.split("#")[0].rstrip() + "\n")
-    config.write_text("".join(lines))
-    assert profile_line.startswith("neurons: [lif, qif, plif, cubic]")
+    for name, code, neuron_config, registration in (("cubic", cubic_code, cubic_config, cubic_registration),
+                                                     ("sfa", sfa_code, sfa_config, sfa_registration)):
+        (repo / f"bench/neurons/{name}.py").write_text(code)
+        (repo / f"conf/neuron/{name}.yaml").write_text(neuron_config)
+        lines = config.read_text().splitlines(keepends=True)
+        last_neuron = max(i for i, line in enumerate(lines) if "neuron@neurons." in line)
+        lines.insert(last_neuron + 1, registration.split("#")[0].rstrip() + "\n")
+        config.write_text("".join(lines))
     profile = repo / "conf/profile/tiny.yaml"
-    profile.write_text(profile.read_text().replace("neurons: [lif, qif]", "neurons: [lif, qif, cubic]"))
+    profile.write_text(profile.read_text().replace("neurons: [lif, qif]", "neurons: [lif, qif, cubic, sfa]"))
 
 
 def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
@@ -71,14 +77,18 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
 
     follow_add_a_neuron_doc(repo)
     out = sh("dvc", "exp", "run", cwd=repo)
-    assert stages_run(out) == {"dynamics@cubic", "train@cubic-digits-0", "train@cubic-digits-1", "leaderboard"}
+    added = {f"train@{n}-digits-{s}" for n in ("cubic", "sfa") for s in (0, 1)}
+    assert stages_run(out) == {"dynamics@cubic", "dynamics@sfa", *added, "leaderboard"}
     board = pd.read_csv(repo / "results/leaderboard/leaderboard.csv").set_index("neuron")
-    assert board.loc["cubic", "n_seeds"] == 2 and pd.notna(board.loc["cubic", "delta_top1"])
-    assert re.search(r"\| cubic +\| [\d.]+ ± [\d.]+ +\| [-+][\d.]+ \[", (repo / "results/leaderboard/leaderboard.md").read_text())
-    for table in ("leaderboard.tex", "leaderboard.html"):
-        assert "cubic" in (repo / "results/leaderboard" / table).read_text()
+    table = (repo / "results/leaderboard/leaderboard.md").read_text()
+    for name in ("cubic", "sfa"):
+        assert board.loc[name, "n_seeds"] == 2 and pd.notna(board.loc[name, "delta_top1"])
+        assert re.search(rf"\| {name} +\| [\d.]+ ± [\d.]+ +\| [-+][\d.]+ \[", table), table
+        for other in ("leaderboard.tex", "leaderboard.html"):
+            assert name in (repo / "results/leaderboard" / other).read_text()
+    assert json.loads((repo / "results/figures/dynamics-sfa.json").read_text())["fixed_points"][0]["kind"] == "stable node"
     changelog = (repo / "results/leaderboard/CHANGELOG.md").read_text()
-    assert "tiny-v3" in changelog and "+digits/cubic" in changelog
+    assert "tiny-v3" in changelog and "+digits/cubic" in changelog and "+digits/sfa" in changelog
 
     # a corrupted record fails the stage, naming the file, and leaves the previous tables in place
     tables = {name: (repo / "results/leaderboard" / name).read_bytes() for name in ("leaderboard.md", "leaderboard.html")}
@@ -103,10 +113,10 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     # above was an -S edit, not in conf/, so it is gone) and the leaderboard gains its table
     out = sh("dvc", "exp", "run", "-S", "profile.tasks=[digits,digits-seq]", "-S", "tasks.digits-seq.trainer.max_epochs=1",
              cwd=repo)
-    new_cells = {f"train@{n}-digits-seq-{s}" for n in ("lif", "qif", "cubic") for s in (0, 1)}
+    new_cells = {f"train@{n}-digits-seq-{s}" for n in ("lif", "qif", "cubic", "sfa") for s in (0, 1)}
     assert stages_run(out) == {"prepare@digits-seq", *new_cells, "leaderboard"}
     board = pd.read_csv(repo / "results/leaderboard/leaderboard.csv")
-    assert sorted(board[board.task == "digits-seq"].neuron) == ["cubic", "lif", "qif"]
+    assert sorted(board[board.task == "digits-seq"].neuron) == ["cubic", "lif", "qif", "sfa"]
     record = json.loads((repo / "results/runs/digits-seq/qif/0/record.json").read_text())
     assert record["config"]["task"]["loss"]["_target_"] == "bench.losses.LastStepCrossEntropy"
     assert "up to date" in sh("dvc", "status", cwd=repo)

@@ -7,6 +7,14 @@
 A neuron author writes only its subthreshold function `f`, names its parameters and declares
 what `f` costs per update; multi-step execution, resets, surrogate gradients, learnable
 parameters and dtype/device handling come from here. See docs/neurons.md.
+
+A neuron with more state (adaptation, recovery, ...) names its other state variables in `states`
+and writes, beside `f(u, *states)`, their change per step `g`, what a spike does to them
+`on_spike` and, if its threshold moves, `firing_threshold` (explicit Euler: every right-hand side
+reads the state entering the step):
+
+    h[t] = u[t-1] + f(u[t-1], w[t-1]) + x[t]                 s[t] = H(h[t] - firing_threshold(w[t-1]))
+    w'   = w[t-1] + g(u[t-1], w[t-1])                         w[t] = on_spike(w') where s[t], else w'
 """
 
 import warnings
@@ -51,6 +59,10 @@ OP_KINDS = tuple(f.name for f in fields(OpCount))
 CHARGE_AND_FIRE_OPS = OpCount(add=2, cmp=1)  # h = u + f(u) + x, then h >= threshold
 
 
+def _as_tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
 class Neuron(nn.Module, ABC):
     """Multi-step neuron: maps an input sequence [T, B, ...] to spikes [T, B, ...].
 
@@ -58,9 +70,14 @@ class Neuron(nn.Module, ABC):
     becomes a scalar tensor attribute, learnable (an `nn.Parameter`, one per layer since every
     layer builds its own neuron) when listed in `learnable`, else a buffer. The membrane state
     lives only inside `forward`, so every batch starts from rest and nothing leaks between batches.
+
+    Multi-state neurons also name `states` and define `g` (and `g_ops`), and where needed
+    `on_spike`, `firing_threshold` and `states_rest` (module docstring; docs/add-a-neuron.md).
     """
 
     f_ops: ClassVar[OpCount]  # what f costs per neuron per update, by kind; checked by the conformance tests
+    states: ClassVar[tuple[str, ...]] = ()  # state variables besides the potential u, e.g. ("w",)
+    g_ops: ClassVar[OpCount] = OpCount()  # what g and firing_threshold cost per neuron per update (tested too)
 
     def __init__(
         self,
@@ -81,6 +98,8 @@ class Neuron(nn.Module, ABC):
             raise ValueError(f"{name}: threshold must be > 0 (spikes are h >= threshold from a rest below it), got {threshold}")
         if backend not in BACKENDS:
             raise ValueError(f"{name}: backend must be one of {BACKENDS}, got {backend!r} (runtime.neuron_backend)")
+        if self.states and type(self).g is Neuron.g:
+            raise TypeError(f"{name} declares states {self.states} but no g(u, {', '.join(self.states)}): their change per step")
         unknown = set(learnable) - set(params)
         if unknown:
             raise ValueError(f"{name}: learnable {sorted(unknown)} are not parameters of this neuron ({sorted(params)})")
@@ -98,19 +117,38 @@ class Neuron(nn.Module, ABC):
                 self.register_buffer(key, tensor)
 
     @abstractmethod
-    def f(self, u: Tensor) -> Tensor:
+    def f(self, u: Tensor, *states: Tensor) -> Tensor:
         """Subthreshold dynamics: the change of potential per step without input (elementwise)."""
+
+    def g(self, u: Tensor, *states: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """Multi-state neurons: the change per step of each of `states` (one tensor per state)."""
+        raise NotImplementedError
+
+    def on_spike(self, *states: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """Multi-state neurons: the states after a spike (e.g. w + b); unchanged by default."""
+        return states
+
+    def firing_threshold(self, *states: Tensor) -> Tensor | float:
+        """The threshold h is compared with; fixed unless the neuron moves it (e.g. adaptation)."""
+        return self.threshold
 
     @property
     def rest(self) -> Tensor | float:
         """Potential at t = 0 (the resting potential); u_reset unless the neuron says otherwise."""
         return self.u_reset
 
+    @property
+    def states_rest(self) -> tuple[Tensor | float, ...]:
+        """Values of `states` at t = 0; zeros unless the neuron says otherwise."""
+        return (0.0,) * len(self.states)
+
     @classmethod
     def ops_per_update(cls) -> OpCount:
         """Operations of one update per neuron: charge h = u + f(u) + x and the threshold
-        comparison. The reset, a select that acts only where a spike fired, is not charged."""
-        return cls.f_ops + CHARGE_AND_FIRE_OPS
+        comparison, and for each other state w + g(u, w) and what g and the threshold rule cost.
+        The reset and the jumps of `on_spike`, selects that act only where a spike fired, are not
+        charged."""
+        return cls.f_ops + CHARGE_AND_FIRE_OPS + cls.g_ops + OpCount(add=len(cls.states))
 
     def calibrate(self, T: int, alpha: float, repeated_input: bool = False) -> None:
         """Adapt to the layer: lets a calibrated surrogate (AnalyticWindow) compute its width from
@@ -118,33 +156,39 @@ class Neuron(nn.Module, ABC):
         whether that input repeats over time (the stem under direct encoding)."""
         self.surrogate = self.surrogate.for_neuron(self, T=T, alpha=alpha, repeated_input=repeated_input)
 
-    def step(self, u: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        """One update: returns (spikes, new potential)."""
-        h = u + self.f(u) + x
-        s = self.surrogate(h - self.threshold)
+    def step(self, u: Tensor, x: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
+        """One update: returns (spikes, new potential, *new states)."""
+        h = u + self.f(u, *states) + x
+        s = self.surrogate(h - self.firing_threshold(*states))
         if self.reset == "hard":
-            u = h * (1.0 - s) + self.u_reset * s
+            new_u = h * (1.0 - s) + self.u_reset * s
         else:
-            u = h - self.threshold * s
-        return s, u
+            new_u = h - self.threshold * s
+        if not states:
+            return s, new_u
+        moved = [w + dw for w, dw in zip(states, _as_tuple(self.g(u, *states)), strict=True)]
+        jumped = _as_tuple(self.on_spike(*moved))
+        return s, new_u, *(w * (1.0 - s) + j * s for w, j in zip(moved, jumped, strict=True))
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 2:
             raise ValueError(f"{type(self).__name__} expects input [T, B, ...], got shape {tuple(x.shape)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"neuron backend must be one of {BACKENDS}, got {self.backend!r} (runtime.neuron_backend)")
         if self.backend == "bptt":
-            return _ThroughTime.apply(x, self, *self.parameters())
+            through_time = _ThroughTimeStates if self.states else _ThroughTime
+            return through_time.apply(x, self, *self.parameters())
         if self.backend == "fused":
             return fused_multistep(self, x)
-        if self.backend != "eager":
-            raise ValueError(f"neuron backend must be one of {BACKENDS}, got {self.backend!r} (runtime.neuron_backend)")
         return self.multistep(x)
 
     def multistep(self, x: Tensor) -> Tensor:
         """The eager path: a Python loop over T (the reference every other path must match)."""
         u = torch.zeros_like(x[0]) + self.rest
+        states = [torch.zeros_like(x[0]) + w for w in self.states_rest]
         spikes = []
         for x_t in x:
-            s, u = self.step(u, x_t)
+            s, u, *states = self.step(u, x_t, *states)
             spikes.append(s)
         return torch.stack(spikes)
 
@@ -228,6 +272,131 @@ class _ThroughTime(torch.autograd.Function):
             if outputs:
                 grad_params = torch.autograd.grad(outputs, params, cotangents, allow_unused=True)
         return (grad_h, None, *grad_params)
+
+
+def _partials(output, inputs: list[Tensor]) -> list[Tensor | None]:
+    """Elementwise derivatives of an elementwise output with respect to each input (None where
+    it does not depend on it): one vector-Jacobian product with ones, exact because the neuron's
+    rules act on each neuron separately."""
+    if not (isinstance(output, Tensor) and output.requires_grad):
+        return [None] * len(inputs)
+    return list(torch.autograd.grad(output, inputs, torch.ones_like(output), retain_graph=True, allow_unused=True))
+
+
+class _ThroughTimeStates(torch.autograd.Function):
+    """The `bptt` path of multi-state neurons: the loop without autograd, then backpropagation
+    through time with the neuron's local derivatives (of f, g, firing_threshold and on_spike with
+    respect to u and each state) evaluated for all T steps at once by autograd, as _ThroughTime
+    does for f'. Per step and neuron, with s = H(v), v = h - theta(w), m = w + g(u, w) and
+    w+ = m (1 - s) + J(m) s:
+
+        dL/ds = grad_spikes + dL/du+ du+/ds + sum_k dL/dw+_k (J_k - m_k),   dL/dv = dL/ds window(v)
+        dL/dh = dL/du+ du+/dh|s + dL/dv,   dL/dm_i = sum_k dL/dw+_k ((1 - s) [k = i] + s dJ_k/dm_i)
+        dL/du = dL/dh (1 + df/du) + sum_k dL/dm_k dg_k/du
+        dL/dw_i = dL/dh df/dw_i + sum_k dL/dm_k ([k = i] + dg_k/dw_i) - dL/dv dtheta/dw_i
+
+    Every coefficient is computed before the loop, which then costs a few fused multiply-adds per
+    step. The learnable parameters' gradients are one vector-Jacobian product of the rules (and of
+    the resting state) with these. The numbers equal the eager loop's up to float rounding
+    (tests/test_neuron_conformance.py, tests/test_multistate.py)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, neuron: Neuron, *params: Tensor) -> Tensor:
+        hard, n = neuron.reset == "hard", len(neuron.states)
+        H, S = torch.empty_like(x), torch.empty_like(x)
+        W = [torch.empty_like(x) for _ in range(n)]  # the states entering each step
+        u = torch.zeros_like(x[0]) + neuron.rest
+        w = [torch.zeros_like(x[0]) + r for r in neuron.states_rest]
+        for t, x_t in enumerate(x):
+            for k in range(n):
+                W[k][t] = w[k]
+            h = torch.add(u + neuron.f(u, *w), x_t, out=H[t])
+            fired = h >= neuron.firing_threshold(*w)
+            S[t] = fired
+            moved = [wk + dw for wk, dw in zip(w, _as_tuple(neuron.g(u, *w)))]
+            w = [torch.where(fired, j, m) for m, j in zip(moved, _as_tuple(neuron.on_spike(*moved)))]
+            u = torch.where(fired, neuron.u_reset, h) if hard else h - neuron.threshold * S[t]
+        V = H - neuron.firing_threshold(*W)
+        S = torch.where(V.isfinite(), S, V)  # a non-finite potential is passed on, as in Surrogate
+        ctx.save_for_backward(H, S, *W, *params)
+        ctx.neuron, ctx.n_params = neuron, len(params)
+        return S
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor | None, ...]:
+        neuron = ctx.neuron
+        H, S, *rest = ctx.saved_tensors
+        W, params = rest[: len(rest) - ctx.n_params], rest[len(rest) - ctx.n_params :]
+        n, threshold, u_reset = len(W), neuron.threshold, neuron.u_reset
+        if neuron.reset == "hard":
+            after, du_ds, du_dh = H * (1.0 - S) + u_reset * S, u_reset - H, 1.0 - S
+        else:
+            after, du_ds, du_dh = H - threshold * S, torch.full_like(H, -threshold), torch.ones_like(H)
+        with torch.enable_grad():
+            u0 = torch.zeros_like(H[0]) + neuron.rest  # these depend on parameters where the rest does
+            w0 = [torch.zeros_like(H[0]) + r for r in neuron.states_rest]
+            U = torch.cat([u0.detach()[None], after[:-1]]).requires_grad_()
+            Ws = [w.detach().requires_grad_() for w in W]
+            F, G, theta = neuron.f(U, *Ws), _as_tuple(neuron.g(U, *Ws)), neuron.firing_threshold(*Ws)
+            M = [(w + g).detach().requires_grad_() for w, g in zip(Ws, G)]
+            J = _as_tuple(neuron.on_spike(*M))
+            df = _partials(F, [U, *Ws])
+            dg = [_partials(g, [U, *Ws]) for g in G]  # dg[k] = [dg_k/du, dg_k/dw_1, ...]
+            dtheta = _partials(theta, Ws)
+            dJ = [_partials(j, M) for j in J]
+        window = neuron.surrogate.derivative(H - (theta.detach() if isinstance(theta, Tensor) else theta))
+        # the loop's coefficients, all steps at once; None where a derivative is identically zero
+        jump = [(j - m).detach() for j, m in zip(J, M)]
+        keep = 1.0 - S
+        to_m = [[(keep if k == i else None) if dJ[k][i] is None else (keep if k == i else 0.0) + S * dJ[k][i]
+                 for i in range(n)] for k in range(n)]  # dw+_k/dm_i
+        to_u = [df[0] + 1.0 if df[0] is not None else 1.0, *(dg[k][0] for k in range(n))]
+        to_w = [[(1.0 if k == i else 0.0) + dg[k][1 + i] if dg[k][1 + i] is not None else (1.0 if k == i else None)
+                 for i in range(n)] for k in range(n)]  # dm_k/dw_i
+        from_h = [df[1 + i] for i in range(n)]
+        from_v = [-d if d is not None else None for d in dtheta]
+
+        grad_h, grad_v = torch.empty_like(H), torch.empty_like(H)
+        grad_m = [torch.empty_like(H) for _ in range(n)]
+        grad_after = [torch.empty_like(H) for _ in range(n)]  # dL/dw+ of each step, for on_spike's parameters
+        grad_u, grad_w = torch.zeros_like(H[0]), [torch.zeros_like(H[0]) for _ in range(n)]
+        for t in range(H.shape[0] - 1, -1, -1):
+            d_s = torch.addcmul(grad_spikes[t], grad_u, du_ds[t])
+            for k in range(n):
+                grad_after[k][t] = grad_w[k]
+                d_s.addcmul_(grad_w[k], jump[k][t])
+            d_v = torch.mul(d_s, window[t], out=grad_v[t])
+            d_h = torch.addcmul(d_v, grad_u, du_dh[t], out=grad_h[t])
+            m = [_combine([(grad_w[k], to_m[k][i]) for k in range(n)], t, out=grad_m[i][t]) for i in range(n)]
+            grad_u = _combine([(d_h, to_u[0]), *((m[k], to_u[1 + k]) for k in range(n))], t)
+            grad_w = [_combine([(d_h, from_h[i]), (d_v, from_v[i]), *((m[k], to_w[k][i]) for k in range(n))], t)
+                      for i in range(n)]
+        grad_params: tuple[Tensor | None, ...] = (None,) * len(params)
+        if params:
+            pairs = [(F, grad_h), *zip(G, grad_m), (theta, -grad_v), *((j, g * S) for j, g in zip(J, grad_after)),
+                     (u0, grad_u), *zip(w0, grad_w)]
+            pairs = [(o, c) for o, c in pairs if isinstance(o, Tensor) and o.requires_grad]
+            if pairs:
+                outputs, cotangents = zip(*pairs)
+                grad_params = torch.autograd.grad(outputs, params, cotangents, allow_unused=True)
+        return (grad_h, None, *grad_params)
+
+
+def _combine(terms, t: int, out: Tensor | None = None) -> Tensor:
+    """sum of a * c[t] over the terms (a, c) whose coefficient c is not identically zero (None);
+    c may be a per-step tensor or a constant."""
+    total = None
+    for a, c in terms:
+        if c is None:
+            continue
+        c_t = c if isinstance(c, float) else c[t]
+        total = a * c_t if total is None else (total.add_(a) if isinstance(c_t, float) and c_t == 1.0 else total.addcmul_(a, c_t))
+    if total is None:
+        total = torch.zeros_like(terms[0][0])
+    if out is not None:
+        out.copy_(total)
+        return out
+    return total
 
 
 _compiled = None  # torch.compile of Neuron.multistep, shared by every neuron; False once it failed

@@ -117,5 +117,11 @@ class AnalyticWindow(Rectangle):
     def for_neuron(self, neuron, T: int, alpha: float, repeated_input: bool = False) -> "AnalyticWindow":
         from bench.neurons.analytic import pooled_potential_std
 
+        if neuron.states:
+            raise ValueError(
+                f"AnalyticWindow propagates the distribution of one potential on a grid; {type(neuron).__name__} has "
+                f"the states (u, {', '.join(neuron.states)}), whose joint distribution it does not model. Give this "
+                "neuron a fixed surrogate (conf/surrogate/: rectangle, triangle, sigmoid, arctan)"
+            )
         sigma_h = pooled_potential_std(neuron, sigma_x=alpha * neuron.threshold, T=T, repeated_input=repeated_input)
         return AnalyticWindow(self.kappa, width=self.kappa * sigma_h)
