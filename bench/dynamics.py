@@ -116,10 +116,11 @@ def driven(neuron: Neuron, drive: float, steps: int) -> dict[str, list[float]]:
     """Potential before reset (h), spikes and the other states under a constant input."""
     u = torch.full((1,), float(neuron.rest), dtype=torch.float64)
     states = [torch.full((1,), float(r), dtype=torch.float64) for r in neuron.states_rest]
-    out = {"h": [], "spikes": [], **{name: [] for name in neuron.states}}
+    out = {"h": [], "threshold": [], "spikes": [], **{name: [] for name in neuron.states}}
     with torch.no_grad():
         for _ in range(steps):
             out["h"].append(float(u + neuron.f(u, *states) + drive))
+            out["threshold"].append(float(neuron.firing_threshold(*states)))
             s, u, *states = neuron.step(u, torch.full((1,), drive, dtype=torch.float64), *states)
             out["spikes"].append(int(s))
             for name, w in zip(neuron.states, states):
@@ -291,8 +292,8 @@ def plot_states(neuron: Neuron, report: dict, path: Path) -> None:
     response = driven(neuron, report["driven"]["input"], DRIVE_STEPS)
     ax.plot(response["h"], color="C0", lw=1, label="h (before reset)")
     times = report["driven"]["spike_times"]
-    ax.plot(times, [neuron.threshold] * len(times), "k|", ms=12, label="spikes")
-    ax.axhline(neuron.threshold, color="grey", lw=0.8, ls=":")
+    ax.plot(times, [response["h"][t] for t in times], "k|", ms=12, label="spikes")
+    ax.plot(response["threshold"], color="grey", lw=0.8, ls=":", label="threshold")
     ax.set(xlabel="t", ylabel="h", title=f"constant input x = {report['driven']['input']:.3g}")
     twin = ax.twinx()
     for k, name in enumerate(neuron.states):
