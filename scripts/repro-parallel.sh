@@ -6,13 +6,15 @@
 #   bash scripts/repro-parallel.sh 2 0,1 2,3     # two workers with two GPUs each (trainer=ddp)
 #   bash scripts/repro-parallel.sh --force 2     # every cell, as `dvc repro -f` (a timing run)
 #
-# The shared upstream stages run through `dvc repro`. The train cells DVC finds out of date
-# (`python -m bench.cells`) are dealt round-robin to K workers; each worker is one
-# `python -m bench.run_cells` process that trains its cells one after the other exactly as their
-# stages would (same command, DVC_STAGE set), which saves DVC's and the imports' ~16 s per cell
-# (bench/run_cells.py). When every cell succeeded, one `dvc commit` of the `train` group enters
-# them all in dvc.lock (up-to-date cells stay as they are); otherwise only those that succeeded
-# are committed. Then the leaderboard.
+# The data splits the cells share run first, through `dvc repro`. The train cells and the neurons'
+# dynamics stages DVC finds out of date go into one work list, longest expected first
+# (`python -m bench.cells --schedule`: a cell is expected to take what its record took); each of
+# the K workers is one `python -m bench.run_cells --queue` process that takes the next stage from
+# the list whenever it is free and runs it exactly as DVC would (same command, DVC_STAGE set),
+# which saves DVC's and the imports' ~16 s per stage (bench/run_cells.py). When every stage
+# succeeded, one `dvc commit` of the `train` and `dynamics` groups enters them all in dvc.lock
+# (up-to-date stages stay as they are); otherwise only those that succeeded are committed. Then
+# the leaderboard. Each phase's seconds are printed.
 #
 # A CPU cell uses runtime.cpu_threads threads (default 1, part of its config: the numbers depend on
 # it), so K = the number of cores keeps a CPU busy. With `cpu_threads: auto` each worker gets
@@ -32,37 +34,43 @@ if [ ${#devices[@]} -ne "$K" ]; then
   exit 2
 fi
 
-# The upstream stages the cells share (data splits, neuron dynamics) first, one at a time.
-dvc repro ${force:+--force} --glob 'prepare@*' 'dynamics@*'
+phase() { echo "repro-parallel.sh: $1 in $SECONDS s"; SECONDS=0; }
+SECONDS=0
 
-# The train cells whose results are missing or out of date (--force: all of them).
-mapfile -t cells < <(python -m bench.cells $force | cut -d' ' -f4)
-echo "repro-parallel.sh: ${#cells[@]} cells to train on $K workers"
+dvc repro ${force:+--force} --glob 'prepare@*'   # the data splits every cell of a task reads
+phase "data splits"
+
+# The train and dynamics stages whose results are missing or out of date (--force: all of them).
+queue=$(mktemp)
+python -m bench.cells --schedule $force >"$queue"
+echo "repro-parallel.sh: $(grep -c '^train@' "$queue" || true) cells to train and" \
+  "$(grep -c '^dynamics@' "$queue" || true) dynamics stages on $K workers"
+phase "work list"
 
 threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
 failed=$(mktemp)
 done=$(mktemp)
-for ((k = 0; k < K; k++)); do
-  (
-    export CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads
-    mine=()
-    for ((i = k; i < ${#cells[@]}; i += K)); do mine+=("${cells[i]}"); done
-    if [ ${#mine[@]} -gt 0 ]; then
-      python -m bench.run_cells --no-commit --done "$done" "${mine[@]}" || echo "worker $k" >>"$failed"
-    fi
-  ) &
-done
-wait
-
-if [ ${#cells[@]} -gt 0 ] && [ ! -s "$failed" ]; then
-  dvc commit --force --quiet train            # every cell: each one was up to date or has just succeeded
-elif [ -s "$done" ]; then
-  mapfile -t succeeded <"$done"
-  dvc commit --force --quiet "${succeeded[@]}"
+if [ -s "$queue" ]; then
+  for ((k = 0; k < K; k++)); do
+    (
+      export CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads
+      python -m bench.run_cells --no-commit --done "$done" --queue "$queue" || echo "worker $k" >>"$failed"
+    ) &
+  done
+  wait
+  phase "stages"
+  if [ ! -s "$failed" ]; then
+    dvc commit --force --quiet train dynamics   # every stage was up to date or has just succeeded
+  elif [ -s "$done" ]; then
+    mapfile -t succeeded <"$done"
+    dvc commit --force --quiet "${succeeded[@]}"
+  fi
+  phase "dvc commit"
 fi
 if [ -s "$failed" ]; then
-  echo "repro-parallel.sh: cells failed (named above; their records say why; the leaderboard was not rebuilt):" >&2
+  echo "repro-parallel.sh: stages failed (named above; a cell's record says why; the leaderboard was not rebuilt):" >&2
   cat "$failed" >&2
   exit 1
 fi
 dvc repro ${force:+--force --single-item} leaderboard   # --single-item: not its upstream again
+phase "leaderboard"

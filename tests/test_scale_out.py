@@ -17,6 +17,7 @@ import lightning as L
 import pytest
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
+from bench.cells import DYNAMICS_S
 from bench.config import cell_config, load_params
 
 from conftest import run, sh, wait_for_loadable
@@ -80,7 +81,10 @@ def test_a_finished_run_trains_afresh_when_rerun(repo):
 def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     out = sh("bash", "scripts/repro-parallel.sh", "2", cwd=repo)
     cells = ["train@lif-digits-0", "train@qif-digits-0"]
-    assert "2 cells to train on 2 workers" in out
+    # the neurons' phase portraits run in the workers too, not one DVC stage after the other
+    assert "2 cells to train and 2 dynamics stages on 2 workers" in out
+    assert "Running stage 'dynamics@" not in out
+    assert all((repo / f"results/figures/dynamics-{n}.json").exists() for n in ("lif", "qif"))
     for cell in ("lif/digits/0", "qif/digits/0"):
         assert f"{cell}: ok" in out
     # both cells trained at the same time: each started before the other finished
@@ -94,8 +98,14 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     assert starts["lif"] < ends["qif"] and starts["qif"] < ends["lif"]
     assert devices == {"0", "1"}  # each worker bound to its own device
     lock = (repo / "dvc.lock").read_text()
-    assert all(f"{cell}:" in lock for cell in cells)
+    assert all(f"{stage}:" in lock for stage in [*cells, "dynamics@lif", "dynamics@qif"])
     assert "up to date" in sh("dvc", "status", cwd=repo)
+    # the workers' list: longest expected first (a cell: what its record took)
+    expected = {f"train@{n}-digits-0": json.loads((repo / f"results/runs/digits/{n}/0/record.json").read_text())
+                ["provenance"]["wall_s"] for n in ("lif", "qif")} | {"dynamics@lif": DYNAMICS_S, "dynamics@qif": DYNAMICS_S}
+    assert sh(sys.executable, "-m", "bench.cells", "--schedule", "--all", cwd=repo).split() == sorted(
+        expected, key=lambda stage: -expected[stage])
+    assert sh(sys.executable, "-m", "bench.cells", "--schedule", cwd=repo).strip() == ""
     # the work list for SLURM arrays: nothing left to train, every cell with --all
     assert sh(sys.executable, "-m", "bench.cells", cwd=repo).strip() == ""
     assert sh(sys.executable, "-m", "bench.cells", "--all", cwd=repo).split("\n")[:2] == [
@@ -103,9 +113,10 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
 
 
 def test_cells_trained_in_one_process_equal_their_own_dvc_stage(repo):
-    # bench.run_cells trains both cells in one process (qif after lif) and commits them ...
-    sh(sys.executable, "-m", "bench.run_cells", "train@lif-digits-0", "train@qif-digits-0", cwd=repo)
-    assert "up to date" in sh("dvc", "status", "train@lif-digits-0", "train@qif-digits-0", cwd=repo)
+    # bench.run_cells trains both cells in one process (qif after lif and a phase portrait) and commits them ...
+    stages = ("train@lif-digits-0", "dynamics@qif", "train@qif-digits-0")
+    sh(sys.executable, "-m", "bench.run_cells", *stages, cwd=repo)
+    assert "up to date" in sh("dvc", "status", *stages, cwd=repo)
     files = ("record.json", "history.csv", "test-predictions.csv")
     cell = repo / "results/runs/digits/qif/0"
     in_one_process = {name: (cell / name).read_text() for name in files}
@@ -120,7 +131,7 @@ def test_cells_trained_in_one_process_equal_their_own_dvc_stage(repo):
     assert a["provenance"]["config_hash"] == b["provenance"]["config_hash"]
     # a name that is not a planned stage is refused before anything trains
     out = run(sys.executable, "-m", "bench.run_cells", "train@lif-digits-9", cwd=repo)
-    assert out.returncode != 0 and "not train stages of params.yaml's plan: train@lif-digits-9" in out.stderr
+    assert out.returncode != 0 and "not train or dynamics stages of params.yaml's plan: train@lif-digits-9" in out.stderr
 
 
 def sbatch_options(text: str) -> dict[str, str]:
@@ -181,6 +192,28 @@ def test_a_slurm_array_task_trains_its_cell_and_commits_it(in_repo, tmp_path):
         "srun python -m bench.train qif digits-dvs 2",
         "dvc --wait-for-lock commit --force train@qif-digits-dvs-2",
     ]
+
+
+def test_workers_sharing_a_work_list_take_each_stage_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.run_cells import take
+
+    queue = tmp_path / "queue"
+    stages = [f"train@lif-randman-{i}" for i in range(200)]
+    queue.write_text("".join(s + "\n" for s in stages))
+
+    def worker(_) -> list[str]:
+        mine = []
+        while (stage := take(queue)) is not None:
+            mine.append(stage)
+        return mine
+
+    with ThreadPoolExecutor(4) as pool:
+        taken = list(pool.map(worker, range(4)))
+    assert sorted(sum(taken, [])) == sorted(stages)  # each exactly once
+    assert all(mine == sorted(mine, key=stages.index) for mine in taken)  # each worker in the list's order
+    assert queue.read_text() == "" and take(queue) is None
 
 
 def test_a_stopped_worker_stops_while_a_failed_cell_lets_it_go_on(monkeypatch, capsys):

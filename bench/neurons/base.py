@@ -221,16 +221,14 @@ class _ThroughTime(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, neuron: Neuron, *params: Tensor) -> Tensor:
-        threshold, hard = neuron.threshold, neuron.reset == "hard"
+        threshold = neuron.threshold
         H, S = torch.empty_like(x), torch.empty_like(x)
         u = torch.zeros_like(x[0]) + neuron.rest
         for t, x_t in enumerate(x):
             h = torch.add(u + neuron.f(u), x_t, out=H[t])
-            fired = h >= threshold
-            S[t] = fired
-            u = torch.where(fired, neuron.u_reset, h) if hard else h - threshold * S[t]
-        V = H - threshold
-        S = torch.where(V.isfinite(), S, V)  # a non-finite potential is passed on, as in Surrogate
+            s = torch.ge(h, threshold, out=S[t])  # spikes as 0/1 floats: see _reset
+            u = _reset(neuron, h, s)
+        S = _pass_on_non_finite(S, H - threshold)
         ctx.save_for_backward(H, S, *params)
         ctx.neuron = neuron
         return S
@@ -274,6 +272,25 @@ class _ThroughTime(torch.autograd.Function):
         return (grad_h, None, *grad_params)
 
 
+def _reset(neuron: Neuron, h: Tensor, s: Tensor, keep: Tensor | None = None) -> Tensor:
+    """The potential after the spikes s (0/1 floats), in the eager step's arithmetic: equal to
+    torch.where(s, u_reset, h) for finite h. On CPU a comparison into a bool tensor, its copy into
+    float and torch.where over it cost 4-10x a float multiply per element (bench.perf neurons)."""
+    if neuron.reset == "soft":
+        return h - neuron.threshold * s
+    keep = 1.0 - s if keep is None else keep
+    return h * keep + neuron.u_reset * s if neuron.u_reset else h * keep  # + 0 * s changes no value
+
+
+def _pass_on_non_finite(S: Tensor, V: Tensor) -> Tensor:
+    """The spikes, with a non-finite potential V = h - threshold passed on as itself, as in
+    Surrogate. One sum tells whether there is any (the usual answer, no), at a fraction of the
+    cost of the elementwise test."""
+    if torch.isfinite(V.sum()):
+        return S
+    return torch.where(V.isfinite(), S, V)
+
+
 def _partials(output, inputs: list[Tensor]) -> list[Tensor | None]:
     """Elementwise derivatives of an elementwise output with respect to each input (None where
     it does not depend on it): one vector-Jacobian product with ones, exact because the neuron's
@@ -302,22 +319,22 @@ class _ThroughTimeStates(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, neuron: Neuron, *params: Tensor) -> Tensor:
-        hard, n = neuron.reset == "hard", len(neuron.states)
+        n = len(neuron.states)
         H, S = torch.empty_like(x), torch.empty_like(x)
         W = [torch.empty_like(x) for _ in range(n)]  # the states entering each step
         u = torch.zeros_like(x[0]) + neuron.rest
         w = [torch.zeros_like(x[0]) + r for r in neuron.states_rest]
-        for t, x_t in enumerate(x):
+        H_t, S_t, W_t = H.unbind(0), S.unbind(0), [w_k.unbind(0) for w_k in W]  # per-step views, made once
+        for t, x_t in enumerate(x.unbind(0)):
             for k in range(n):
-                W[k][t] = w[k]
-            h = torch.add(u + neuron.f(u, *w), x_t, out=H[t])
-            fired = h >= neuron.firing_threshold(*w)
-            S[t] = fired
+                W_t[k][t].copy_(w[k])
+            h = torch.add(u + neuron.f(u, *w), x_t, out=H_t[t])
+            s = torch.ge(h, neuron.firing_threshold(*w), out=S_t[t])
             moved = [wk + dw for wk, dw in zip(w, _as_tuple(neuron.g(u, *w)))]
-            w = [torch.where(fired, j, m) for m, j in zip(moved, _as_tuple(neuron.on_spike(*moved)))]
-            u = torch.where(fired, neuron.u_reset, h) if hard else h - neuron.threshold * S[t]
-        V = H - neuron.firing_threshold(*W)
-        S = torch.where(V.isfinite(), S, V)  # a non-finite potential is passed on, as in Surrogate
+            keep = 1.0 - s
+            w = [m * keep + j * s for m, j in zip(moved, _as_tuple(neuron.on_spike(*moved)))]  # as step
+            u = _reset(neuron, h, s, keep)
+        S = _pass_on_non_finite(S, H - neuron.firing_threshold(*W))
         ctx.save_for_backward(H, S, *W, *params)
         ctx.neuron, ctx.n_params = neuron, len(params)
         return S
@@ -356,20 +373,33 @@ class _ThroughTimeStates(torch.autograd.Function):
         from_h = [df[1 + i] for i in range(n)]
         from_v = [-d if d is not None else None for d in dtheta]
 
+        # per-step views, made once (indexing a tensor per step costs a dispatch each time)
+        steps = [_steps_of(c) for c in (grad_spikes, du_ds, du_dh, window)]
+        jump = [_steps_of(j) for j in jump]
+        m_terms = [[(k, _steps_of(to_m[k][i])) for k in range(n) if to_m[k][i] is not None] for i in range(n)]
+        u_terms = [(k, _steps_of(to_u[1 + k])) for k in range(n) if to_u[1 + k] is not None]
+        w_terms = [[(k, _steps_of(to_w[k][i])) for k in range(n) if to_w[k][i] is not None] for i in range(n)]
+        to_u0, from_h, from_v = _steps_of(to_u[0]), [_steps_of(c) for c in from_h], [_steps_of(c) for c in from_v]
+
         grad_h, grad_v = torch.empty_like(H), torch.empty_like(H)
         grad_m = [torch.empty_like(H) for _ in range(n)]
-        grad_after = [torch.empty_like(H) for _ in range(n)]  # dL/dw+ of each step, for on_spike's parameters
+        keep_after = bool(params)  # dL/dw+ of each step, for on_spike's parameters
+        grad_after = [torch.empty_like(H) for _ in range(n)] if keep_after else []
+        out_h, out_v, out_m, out_after = grad_h.unbind(0), grad_v.unbind(0), [g.unbind(0) for g in grad_m], [
+            g.unbind(0) for g in grad_after]
         grad_u, grad_w = torch.zeros_like(H[0]), [torch.zeros_like(H[0]) for _ in range(n)]
+        spikes_t, ds_t, dh_t, window_t = steps
         for t in range(H.shape[0] - 1, -1, -1):
-            d_s = torch.addcmul(grad_spikes[t], grad_u, du_ds[t])
+            d_s = torch.addcmul(spikes_t[t], grad_u, ds_t[t])
             for k in range(n):
-                grad_after[k][t] = grad_w[k]
+                if keep_after:
+                    out_after[k][t].copy_(grad_w[k])
                 d_s.addcmul_(grad_w[k], jump[k][t])
-            d_v = torch.mul(d_s, window[t], out=grad_v[t])
-            d_h = torch.addcmul(d_v, grad_u, du_dh[t], out=grad_h[t])
-            m = [_combine([(grad_w[k], to_m[k][i]) for k in range(n)], t, out=grad_m[i][t]) for i in range(n)]
-            grad_u = _combine([(d_h, to_u[0]), *((m[k], to_u[1 + k]) for k in range(n))], t)
-            grad_w = [_combine([(d_h, from_h[i]), (d_v, from_v[i]), *((m[k], to_w[k][i]) for k in range(n))], t)
+            d_v = torch.mul(d_s, window_t[t], out=out_v[t])
+            d_h = torch.addcmul(d_v, grad_u, dh_t[t], out=out_h[t])
+            m = [_combine([(grad_w[k], c) for k, c in m_terms[i]], t, like=d_h, out=out_m[i][t]) for i in range(n)]
+            grad_u = _combine([(d_h, to_u0), *((m[k], c) for k, c in u_terms)], t, like=d_h)
+            grad_w = [_combine([(d_h, from_h[i]), (d_v, from_v[i]), *((m[k], c) for k, c in w_terms[i])], t, like=d_h)
                       for i in range(n)]
         grad_params: tuple[Tensor | None, ...] = (None,) * len(params)
         if params:
@@ -382,20 +412,26 @@ class _ThroughTimeStates(torch.autograd.Function):
         return (grad_h, None, *grad_params)
 
 
-def _combine(terms, t: int, out: Tensor | None = None) -> Tensor:
+def _steps_of(c):
+    """A coefficient of the backward loop as the loop reads it: None (identically zero), a constant,
+    or one view per step of a [T, ...] tensor."""
+    return c if c is None or isinstance(c, float) else c.unbind(0)
+
+
+def _combine(terms, t: int, like: Tensor, out: Tensor | None = None) -> Tensor:
     """sum of a * c[t] over the terms (a, c) whose coefficient c is not identically zero (None);
-    c may be a per-step tensor or a constant."""
+    c is a constant or one tensor per step (steps_of); zeros like `like` when no term is left."""
     total = None
     for a, c in terms:
         if c is None:
             continue
         c_t = c if isinstance(c, float) else c[t]
-        total = a * c_t if total is None else (total.add_(a) if isinstance(c_t, float) and c_t == 1.0 else total.addcmul_(a, c_t))
+        if total is None:
+            total = a * c_t if out is None else torch.mul(a, c_t, out=out)
+        else:
+            total = total.add_(a) if isinstance(c_t, float) and c_t == 1.0 else total.addcmul_(a, c_t)
     if total is None:
-        total = torch.zeros_like(terms[0][0])
-    if out is not None:
-        out.copy_(total)
-        return out
+        total = torch.zeros_like(like) if out is None else out.zero_()
     return total
 
 
