@@ -1,6 +1,6 @@
 """Measured speed, as ratios from one run (never bare seconds across runs).
 
-Usage: python -m bench.perf neurons [--shape T B C H W] [--rounds N] [--device cpu|cuda] [--backend B ...]
+Usage: python -m bench.perf neurons [--shape T B C H W] [--rounds N] [--device cpu|cuda] [--backend B ...] [--against COMMIT]
        python -m bench.perf cell <neuron> <task> [--seed S] [--rounds N]
        python -m bench.perf train <task> [<neuron> ...] [--backend B ...] [--batch N] [--precision P] [--out FILE]
        python -m bench.perf profile <profile> [--measured FILE ...] [--batch N] [--out FILE]
@@ -22,6 +22,10 @@ once per round, after warm-up (which includes compilation), and the medians over
 compared. The floor is `(x * 1.0).sum().backward()` on the same tensor, gradient cleared each
 time. A neuron must read x, write spikes, keep something for backward and write the input
 gradient, about 1.5x the floor's bytes, so ~1.5x the floor is the physical limit.
+
+--against COMMIT adds every neuron's bptt path as bench/neurons/base.py at COMMIT runs it (same
+neurons, that commit's time loop), with the time of today's path relative to it and whether the
+two give identical spikes and input gradients: a before/after of the loop measured in one run.
 
 Memory: the bytes each candidate keeps for backward (distinct storages packed by autograd;
 activations dominate the memory of BPTT), and on CUDA the peak allocated during forward+backward.
@@ -90,11 +94,43 @@ def peer_neurons() -> dict[str, Callable]:
     return peers
 
 
-def candidates(T: int, device: str, backends: tuple[str, ...] = BACKENDS) -> dict[str, Callable]:
+def bptt_at(ref: str, T: int, device: str) -> dict[str, Callable]:
+    """Every neuron's bptt path as bench/neurons/base.py at git commit `ref` runs it: the same
+    neuron objects (f, g, surrogate of today's code) through that commit's _ThroughTime and
+    _ThroughTimeStates, named "<neuron> bptt@<ref>". A before/after of the time loop in one run."""
+    import subprocess
+    import types
+
+    source = subprocess.run(["git", "show", f"{ref}:bench/neurons/base.py"], capture_output=True, text=True, check=True).stdout
+    then = types.ModuleType(f"bench.neurons.base@{ref}")
+    exec(compile(source, f"{ref}:bench/neurons/base.py", "exec"), then.__dict__)
+    out: dict[str, Callable] = {}
+    for name, neuron in our_neurons(T, ("bptt",)).items():
+        through_time = getattr(then, "_ThroughTimeStates" if neuron.states else "_ThroughTime", None)
+        if through_time is not None:  # a commit before multi-state neurons has no path for them
+            neuron = neuron.to(device)
+            out[f"{name}@{ref}"] = lambda x, n=neuron, f=through_time: f.apply(x, n, *n.parameters())
+    return out
+
+
+def candidates(T: int, device: str, backends: tuple[str, ...] = BACKENDS, against: str | None = None) -> dict[str, Callable]:
     out: dict[str, Callable] = {"floor": lambda x: x * 1.0}
     out.update({name: n.to(device) for name, n in our_neurons(T, backends).items()})
+    if against:
+        out.update(bptt_at(against, T, device))
     out.update(peer_neurons())
     return out
+
+
+def same_numbers(fn: Callable, other: Callable, x: torch.Tensor) -> bool:
+    """Whether two candidates give bit-identical spikes and input gradients on x."""
+    grads = []
+    for f in (fn, other):
+        leaf = x.detach().requires_grad_()
+        spikes = f(leaf)
+        spikes.backward(torch.ones_like(spikes) * torch.linspace(-1, 1, spikes.shape[-1], device=x.device))
+        grads.append((spikes.detach(), leaf.grad))
+    return all(torch.equal(a, b) for a, b in zip(*grads))
 
 
 def fwd_bwd(fn: Callable, x: torch.Tensor) -> None:
@@ -118,10 +154,10 @@ def cuda_peak_bytes(fn: Callable, x: torch.Tensor) -> int:
 
 
 def measure(shape: tuple[int, ...] = DEFAULT_SHAPE, device: str = "cpu", rounds: int = 7,
-            backends: tuple[str, ...] = BACKENDS) -> dict[str, dict]:
+            backends: tuple[str, ...] = BACKENDS, against: str | None = None) -> dict[str, dict]:
     torch.manual_seed(0)
     x = torch.randn(shape, device=device)
-    fns = candidates(shape[0], device, backends)
+    fns = candidates(shape[0], device, backends, against)
     for fn in fns.values():  # warm-up, including compilation
         fwd_bwd(fn, x)
         fwd_bwd(fn, x)
@@ -145,6 +181,9 @@ def measure(shape: tuple[int, ...] = DEFAULT_SHAPE, device: str = "cpu", rounds:
             "saved_mib": saved_bytes(fn, x) / 2**20,
             **({"cuda_peak_mib": cuda_peak_bytes(fn, x) / 2**20} if device == "cuda" else {}),
         }
+        today = name.split("@")[0]  # "<neuron> bptt"
+        if "@" in name and today in fns:
+            results[name] |= {"vs_today": statistics.median(samples[today]) / median, "same": same_numbers(fns[today], fn, x)}
     return results
 
 
@@ -156,6 +195,10 @@ def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
     for name, r in results.items():
         peak = f"  {r['cuda_peak_mib']:8.1f}" if "cuda_peak_mib" in r else ""
         lines.append(f"{name:26s} {r['ms']:8.1f} {r['x_floor']:8.2f} {r['saved_mib']:10.1f}{peak}")
+    for name, r in results.items():
+        if "vs_today" in r:
+            lines.append(f"  {name.split('@')[0]} today / {name}: {r['vs_today']:.2f}x the time, "
+                         f"{'identical' if r['same'] else 'DIFFERENT'} spikes and input gradients")
     peers = [n for n in results if n.startswith(("snntorch", "spikingjelly"))]
     fused = [n for n in results if n.endswith((" fused", " bptt"))]
     if peers:
@@ -247,6 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     neurons.add_argument("--rounds", type=int, default=7)
     neurons.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     neurons.add_argument("--backend", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    neurons.add_argument("--against", metavar="COMMIT", help="also every neuron's bptt path as COMMIT's base.py runs it")
     cell = modes.add_parser("cell", help="one cell by the suite and by a plain PyTorch loop, side by side")
     cell.add_argument("neuron")
     cell.add_argument("task")
@@ -295,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"  suite / plain                                 {r['overhead']:7.2f}x\n"
               f"  the cell as a process (python -m bench.train)  {r['process_s']:7.2f} s")
         return r
-    results = measure(tuple(args.shape), args.device, args.rounds, tuple(args.backend))
+    results = measure(tuple(args.shape), args.device, args.rounds, tuple(args.backend), args.against)
     print(report(results, args.shape, args.device, args.rounds))
     return results
 

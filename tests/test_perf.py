@@ -82,3 +82,12 @@ def test_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(repo, tmp_path):
     assert json.loads((tmp_path / "train.json").read_text())[0]["task"] == "cifar10-resnet19-t2"
     assert json.loads((tmp_path / "cell.json").read_text())["status"] == "ok"
     assert "gpu-check done" in report
+
+
+def test_perf_neurons_times_the_bptt_loop_against_another_commit(in_repo):
+    results = perf.main(["neurons", "--shape", "6", "2", "16", "--rounds", "1", "--backend", "bptt", "--against", "HEAD"])
+    for name in ("lif", "qif", "alif", "adex"):
+        then = results[f"{name} bptt@HEAD"]
+        assert then["same"] is True and then["vs_today"] > 0  # the committed loop gives today's numbers
+    lif = results["lif bptt"]["ms"] / results["lif bptt@HEAD"]["ms"]
+    assert results["lif bptt@HEAD"]["vs_today"] == pytest.approx(lif)
