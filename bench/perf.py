@@ -233,9 +233,11 @@ def plain_cell(cfg) -> dict:
         return 100 * sum(hits) / len(loader.dataset)
 
     best, best_state, test_by_epoch = -1.0, None, []
-    for _ in range(cfg.trainer.max_epochs):
+    for epoch in range(cfg.trainer.max_epochs):
         model.train()
-        for x, y in datamodule.train_dataloader():
+        loader = datamodule.train_dataloader()
+        loader.sampler.set_epoch(epoch)  # each epoch its own order, as Lightning does for the suite
+        for x, y in loader:
             optimizer.zero_grad()
             model.loss(model(x), y).backward()
             optimizer.step()
