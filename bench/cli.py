@@ -10,7 +10,7 @@ COMMANDS = {
     "train": ("bench.train", "train and test one cell (neuron, task, seed) and write its record"),
     "compose": ("bench.compose", "re-create params.yaml from conf/, as `dvc exp run` does"),
     "cells": ("bench.cells", "list the cells whose results are missing or out of date"),
-    "run-cells": ("bench.run_cells", "train several cells in one process as their DVC stages"),
+    "run-cells": ("bench.run_cells", "run several train/dynamics stages in one process, as DVC would"),
     "prepare": ("bench.prepare", "write a task's split (and generated data) to data/prepared/"),
     "data": ("bench.data.__main__", "check that tasks' datasets are in place and intact (CIFAR: download)"),
     "dynamics": ("bench.dynamics", "a neuron's fixed points, stability and trajectories (figure)"),

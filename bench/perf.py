@@ -101,7 +101,10 @@ def bptt_at(ref: str, T: int, device: str) -> dict[str, Callable]:
     import subprocess
     import types
 
-    source = subprocess.run(["git", "show", f"{ref}:bench/neurons/base.py"], capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(["git", "show", f"{ref}:bench/neurons/base.py"], capture_output=True, text=True)
+    if shown.returncode:
+        raise SystemExit(f"bench.perf neurons --against {ref}: git cannot show its bench/neurons/base.py: {shown.stderr.strip()}")
+    source = shown.stdout
     then = types.ModuleType(f"bench.neurons.base@{ref}")
     exec(compile(source, f"{ref}:bench/neurons/base.py", "exec"), then.__dict__)
     out: dict[str, Callable] = {}
