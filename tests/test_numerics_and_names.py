@@ -23,9 +23,15 @@ PROBE = (
 
 
 def probe(**env) -> list[str]:
-    pinned = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    clean = {k: v for k, v in os.environ.items() if k not in pinned}  # this process's own pin is in its environment
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True)
+    return run_fresh(PROBE, **env)
+
+
+def run_fresh(code: str, *args: str, **env) -> list[str]:
+    """The words `code` prints in a new process, without this process's own pin (in its environment)."""
+    pinned = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+              "TORCHINDUCTOR_CACHE_DIR")
+    clean = {k: v for k, v in os.environ.items() if k not in pinned}
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
@@ -38,6 +44,30 @@ def test_cpu_numerics_are_pinned_to_avx2_before_torch_loads_by_default():
 def test_native_leaves_the_cpu_its_own_instruction_set():
     isa, pinned, _, onednn, mkl, *_ = probe(BENCH_CPU_ISA="native")
     assert (isa, pinned, onednn, mkl) == ("native", "True", "None", "None")
+
+
+CACHE_PROBE = (
+    "import os, sys\n"
+    "if sys.argv[1] == 'torch-first':\n"
+    "    import torch\n"
+    "import bench, torch\n"
+    "from bench.neurons.base import _compile_cache_per_isa\n"
+    "_compile_cache_per_isa()\n"
+    "print(os.environ['TORCHINDUCTOR_CACHE_DIR'], torch.backends.cpu.get_cpu_capability())\n"
+)
+
+
+def test_fused_kernels_built_for_one_instruction_set_are_never_loaded_by_another(tmp_path):
+    """TorchInductor's on-disk cache key misses the instruction set: a process pinned to AVX2 and
+    one that loaded torch first (the CPU's own, AVX-512 here) crashed on each other's cached
+    kernels. Each instruction set gets its own folder; a folder set by the user is kept."""
+    folders = {}
+    for order in ("bench-first", "torch-first"):
+        folder, isa = run_fresh(CACHE_PROBE, order, TMPDIR=str(tmp_path))
+        assert folder.startswith(str(tmp_path)) and folder.endswith(f"cpu-{isa.lower()}")
+        folders[isa] = folder
+    assert folders["AVX2"].endswith("cpu-avx2") and len(set(folders.values())) == len(folders)
+    assert run_fresh(CACHE_PROBE, "bench-first", TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "mine"))[0] == str(tmp_path / "mine")
 
 
 def test_the_thread_count_is_the_configs_not_the_launchers():

@@ -17,6 +17,7 @@ reads the state entering the step):
     w'   = w[t-1] + g(u[t-1], w[t-1])                         w[t] = on_spike(w') where s[t], else w'
 """
 
+import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -283,12 +284,12 @@ def _reset(neuron: Neuron, h: Tensor, s: Tensor, keep: Tensor | None = None) -> 
 
 
 def _pass_on_non_finite(S: Tensor, V: Tensor) -> Tensor:
-    """The spikes, with a non-finite potential V = h - threshold passed on as itself, as in
-    Surrogate. One sum tells whether there is any (the usual answer, no), at a fraction of the
-    cost of the elementwise test."""
+    """The spikes, NaN where the potential V = h - threshold is not finite, as in Surrogate. One
+    sum tells whether there is any (the usual answer, no), at a fraction of the cost of the
+    elementwise test."""
     if torch.isfinite(V.sum()):
         return S
-    return torch.where(V.isfinite(), S, V)
+    return S + (V - V)
 
 
 def _partials(output, inputs: list[Tensor]) -> list[Tensor | None]:
@@ -438,6 +439,20 @@ def _combine(terms, t: int, like: Tensor, out: Tensor | None = None) -> Tensor:
 _compiled = None  # torch.compile of Neuron.multistep, shared by every neuron; False once it failed
 
 
+def _compile_cache_per_isa() -> None:
+    """TorchInductor keeps compiled kernels on disk for every later process of the user, but its
+    cache key does not tell kernels built for AVX2 from AVX-512 ones: a process pinned to AVX2
+    (bench.numerics) and one that is not (torch imported before bench) loaded each other's
+    kernels, which corrupted the heap (double free) or raised inside the kernel (torch 2.14, on
+    this machine). One cache folder per instruction set keeps them apart; a folder set in
+    TORCHINDUCTOR_CACHE_DIR is used as it is."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        isa = torch.backends.cpu.get_cpu_capability().lower()
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(default_cache_dir(), f"cpu-{isa}")
+
+
 def fused_multistep(neuron: Neuron, x: Tensor) -> Tensor:
     """The fused path: the same loop compiled by torch.compile (TorchInductor). AOTAutograd
     traces forward and backward of the whole T-step sequence, fuses them into a few kernels and
@@ -445,6 +460,7 @@ def fused_multistep(neuron: Neuron, x: Tensor) -> Tensor:
     Falls back to the eager loop, with one warning, where compilation is unavailable."""
     global _compiled
     if _compiled is None:
+        _compile_cache_per_isa()
         # Static shapes: one compilation per input shape (a few seconds each). Dynamic shapes would
         # compile once but ran 2-3x slower here (bench.perf), and shapes repeat every batch.
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
