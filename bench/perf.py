@@ -9,10 +9,12 @@ Usage: python -m bench.perf neurons [--shape T B C H W] [--rounds N] [--device c
 synthetic data, and the projected device-hours of every cell of a profile.
 
 `cell`: one cell of params.yaml trained and tested by the suite (bench.train's run_cell, in this
-process, into a scratch folder) and by a plain PyTorch loop written here without Lightning (the
+process, into a scratch folder), by a plain PyTorch loop written here without Lightning (the
 same model, data, optimiser, schedule and epochs, a best-validation checkpoint kept in memory and
-the test), alternately for N rounds; prints the medians and the suite's overhead ratio, then the
-wall time of the cell as a process (`python -m bench.train`, imports included).
+the test) and by the plain loop's steps in a bare Lightning Trainer (Lightning's own loop, none of
+the suite's metrics, checkpoints or logs), alternately for N rounds; prints the medians and the
+overhead ratios, then the wall time of the cell as a process (`python -m bench.train`, imports
+included).
 
 `neurons`:
 Times forward+backward of every neuron in params.yaml, eager and fused, on one input (default
@@ -214,6 +216,14 @@ def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
     return "\n".join(lines)
 
 
+def top1(model, loader) -> float:
+    """Test top-1 (%) of the model on a loader, counted in plain PyTorch."""
+    model.eval()
+    with torch.no_grad():
+        hits = [(model.loss.readout(model(x)).argmax(-1) == y).sum().item() for x, y in loader]
+    return 100 * sum(hits) / len(loader.dataset)
+
+
 def plain_cell(cfg) -> dict:
     """The cell's training as a plain PyTorch loop: the model and data built as the suite builds
     them, then Adam (the task's optimiser) with the task's schedule stepped per epoch, validation
@@ -228,13 +238,6 @@ def plain_cell(cfg) -> dict:
     datamodule.setup("fit")
     optimizer = model.optimizer(model.parameters())
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.trainer.max_epochs)
-
-    def top1(loader) -> float:
-        model.eval()
-        with torch.no_grad():
-            hits = [(model.loss.readout(model(x)).argmax(-1) == y).sum().item() for x, y in loader]
-        return 100 * sum(hits) / len(loader.dataset)
-
     best, best_state, test_by_epoch = -1.0, None, []
     for epoch in range(cfg.trainer.max_epochs):
         model.train()
@@ -246,13 +249,73 @@ def plain_cell(cfg) -> dict:
             optimizer.step()
         if cfg.task.lr_schedule == "cosine":
             schedule.step()
-        val = top1(datamodule.eval_loader("val"))
-        test_by_epoch.append(top1(datamodule.eval_loader("test")))  # as the suite does: the max over epochs
+        val = top1(model, datamodule.eval_loader("val"))
+        test_by_epoch.append(top1(model, datamodule.eval_loader("test")))  # as the suite does: the max over epochs
         if val > best:
             best, best_state = val, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     datamodule.setup("test")
-    return {"val_top1": best, "test_top1": top1(datamodule.test_dataloader()), "test_top1_max_over_epochs": max(test_by_epoch)}
+    return {"val_top1": best, "test_top1": top1(model, datamodule.test_dataloader()),
+            "test_top1_max_over_epochs": max(test_by_epoch)}
+
+
+def lightning_cell(cfg) -> dict:
+    """The plain loop's training in a bare Lightning Trainer: the same steps in a LightningModule
+    written here, the configured Trainer settings, but no callbacks, logger, checkpoint files or
+    torchmetrics (the best validation state kept in memory, top-1 counted as the plain loop
+    counts it). Against the plain loop it times Lightning's own loop; the suite against it, what
+    the suite adds (metrics, checkpoints, logs, efficiency counters, the record)."""
+    import copy
+
+    import lightning as L
+    from omegaconf import OmegaConf
+
+    from bench.cell import build
+
+    torch.manual_seed(cfg.seed)
+    datamodule, model = build(cfg)
+    datamodule.setup("fit")
+    loaders = {"val": datamodule.eval_loader("val"), "test": datamodule.eval_loader("test")}
+
+    class Bare(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.best, self.best_state, self.test_by_epoch = model, -1.0, None, []
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return model.loss(model(x), y)
+
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
+            x, y = batch
+            self.hits[dataloader_idx] += (model.loss.readout(model(x)).argmax(-1) == y).sum().item()
+
+        def on_validation_epoch_start(self) -> None:
+            self.hits = [0, 0]
+
+        def on_validation_epoch_end(self) -> None:
+            if self.trainer.sanity_checking:
+                return
+            val, test = (100 * h / len(loader.dataset) for h, loader in zip(self.hits, loaders.values(), strict=True))
+            self.test_by_epoch.append(test)
+            if val > self.best:
+                self.best, self.best_state = val, copy.deepcopy(model.state_dict())
+
+        def configure_optimizers(self):
+            optimizer = model.optimizer(model.parameters())
+            if cfg.task.lr_schedule != "cosine":
+                return optimizer
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.trainer.max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+    bare = Bare()
+    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer), logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False)
+    trainer.fit(bare, datamodule.train_dataloader(), list(loaders.values()))
+    model.load_state_dict(bare.best_state)
+    datamodule.setup("test")
+    return {"val_top1": bare.best, "test_top1": top1(model, datamodule.test_dataloader()),
+            "test_top1_max_over_epochs": max(bare.test_by_epoch)}
 
 
 def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
@@ -267,22 +330,29 @@ def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
 
     quiet_library_noise()
     cfg = cell_config(load_params(), neuron, task, seed)
-    times: dict[str, list[float]] = {"suite": [], "plain": []}
+    times: dict[str, list[float]] = {"suite": [], "lightning": [], "plain": []}
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as scratch:
             start = time.perf_counter()
             suite = run_cell(cfg, [], Path(scratch) / "runs", Path(scratch) / "work")
             times["suite"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        with numerics.pinned_threads(cfg.runtime.cpu_threads):  # as run_cell does
-            plain = plain_cell(cfg)
-        times["plain"].append(time.perf_counter() - start)
+        for name, loop in (("lightning", lightning_cell), ("plain", plain_cell)):
+            start = time.perf_counter()
+            with numerics.pinned_threads(cfg.runtime.cpu_threads):  # as run_cell does
+                result = loop(cfg)
+            times[name].append(time.perf_counter() - start)
+            if name == "lightning":
+                bare = result
+            else:
+                plain = result
     start = time.perf_counter()  # the whole cell as a process, imports included (it writes outputs/scratch/)
     subprocess.run([sys.executable, "-m", "bench.train", neuron, task, str(seed)], check=True, capture_output=True)
     process = time.perf_counter() - start
-    suite_s, plain_s = statistics.median(times["suite"]), statistics.median(times["plain"])
-    return {"cell": f"{neuron}/{task}/{seed}", "suite_s": suite_s, "plain_s": plain_s, "overhead": suite_s / plain_s,
-            "process_s": process, "suite_test_top1": suite["metrics"]["test_top1"], "plain_test_top1": plain["test_top1"]}
+    suite_s, lightning_s, plain_s = (statistics.median(times[name]) for name in ("suite", "lightning", "plain"))
+    return {"cell": f"{neuron}/{task}/{seed}", "suite_s": suite_s, "lightning_s": lightning_s, "plain_s": plain_s,
+            "overhead": suite_s / plain_s, "lightning_overhead": lightning_s / plain_s, "process_s": process,
+            "suite_test_top1": suite["metrics"]["test_top1"], "lightning_test_top1": bare["test_top1"],
+            "plain_test_top1": plain["test_top1"]}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -340,8 +410,11 @@ def main(argv: list[str] | None = None) -> dict:
         r = measure_cell(args.neuron, args.task, args.seed, args.rounds)
         print(f"{r['cell']}, median of {args.rounds} alternating rounds in one process, one thread:\n"
               f"  suite (Lightning, checkpoints, logs, record)  {r['suite_s']:7.2f} s   test top-1 {r['suite_test_top1']:.2f}\n"
+              f"  bare Lightning loop (no suite additions)      {r['lightning_s']:7.2f} s   "
+              f"test top-1 {r['lightning_test_top1']:.2f}\n"
               f"  plain PyTorch loop                            {r['plain_s']:7.2f} s   test top-1 {r['plain_test_top1']:.2f}\n"
               f"  suite / plain                                 {r['overhead']:7.2f}x\n"
+              f"  bare Lightning / plain                        {r['lightning_overhead']:7.2f}x\n"
               f"  the cell as a process (python -m bench.train)  {r['process_s']:7.2f} s")
         return r
     results = measure(tuple(args.shape), args.device, args.rounds, tuple(args.backend), args.against)

@@ -19,10 +19,12 @@ def test_perf_cell_times_the_suite_against_a_plain_loop(repo):
     out = sh(sys.executable, "-m", "bench.perf", "cell", "lif", "digits", "--rounds", "1", cwd=repo)
     suite, suite_top1 = map(float, re.search(r"suite \(Lightning.*?(\d+\.\d+) s\s+test top-1 (\d+\.\d+)", out).groups())
     plain, plain_top1 = map(float, re.search(r"plain PyTorch loop\s+(\d+\.\d+) s\s+test top-1 (\d+\.\d+)", out).groups())
+    bare, bare_top1 = map(float, re.search(r"bare Lightning loop.*?(\d+\.\d+) s\s+test top-1 (\d+\.\d+)", out).groups())
     ratio = float(re.search(r"suite / plain\s+(\d+\.\d+)x", out).group(1))
-    assert suite > 0 and plain > 0 and abs(ratio - suite / plain) < 0.02
+    bare_ratio = float(re.search(r"bare Lightning / plain\s+(\d+\.\d+)x", out).group(1))
+    assert suite > 0 and plain > 0 and bare > 0 and abs(ratio - suite / plain) < 0.02 and abs(bare_ratio - bare / plain) < 0.02
     assert plain_top1 > 30  # one epoch of the plain loop learns the digits too: it trains for real
-    assert plain_top1 == suite_top1  # the same training, step for step
+    assert plain_top1 == suite_top1 == bare_top1  # the same training, step for step, in all three
     assert re.search(r"as a process \(python -m bench.train\)\s+\d+\.\d+ s", out)
 
 
