@@ -276,7 +276,7 @@ class _ThroughTime(torch.autograd.Function):
 def _reset(neuron: Neuron, h: Tensor, s: Tensor, keep: Tensor | None = None) -> Tensor:
     """The potential after the spikes s (0/1 floats), in the eager step's arithmetic: equal to
     torch.where(s, u_reset, h) for finite h. On CPU a comparison into a bool tensor, its copy into
-    float and torch.where over it cost 4-10x a float multiply per element (bench.perf neurons)."""
+    float and torch.where over it cost 4-10x a float multiply per element (a scratch timing, docs/performance.md)."""
     if neuron.reset == "soft":
         return h - neuron.threshold * s
     keep = 1.0 - s if keep is None else keep
@@ -421,7 +421,7 @@ def _steps_of(c):
 
 def _combine(terms, t: int, like: Tensor, out: Tensor | None = None) -> Tensor:
     """sum of a * c[t] over the terms (a, c) whose coefficient c is not identically zero (None);
-    c is a constant or one tensor per step (steps_of); zeros like `like` when no term is left."""
+    c is a constant or one tensor per step (_steps_of); zeros like `like` when no term is left."""
     total = None
     for a, c in terms:
         if c is None:

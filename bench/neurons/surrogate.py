@@ -40,8 +40,8 @@ class _Spike(torch.autograd.Function):
         # A non-finite potential gives a NaN spike (H(nan) would be a silent 0), so it reaches
         # the loss and the run fails naming it, instead of training on at chance level. v - v is
         # 0 for finite v (the spikes are unchanged) and NaN otherwise: unlike torch.where over
-        # v.isfinite(), it leaves no mask for the fused path to store per step (bench.perf:
-        # fused LIF forward+backward 182 -> 124 ms on [4, 32, 128, 32, 32]).
+        # v.isfinite(), it leaves no mask for the fused path to store per step (fused LIF
+        # forward+backward 175 -> 121 ms on [4, 32, 128, 32, 32], docs/performance.md).
         return (v >= 0).to(v.dtype) + (v - v)
 
     @staticmethod
