@@ -58,13 +58,14 @@ def schedule(include_up_to_date: bool = False) -> list[str]:
     """The out-of-date train and dynamics stages (all of them with include_up_to_date), longest
     expected first."""
     params = load_params()
-    planned = all_cells(params)
+    every = all_cells(params)
+    recorded = {cell: recorded_seconds(cell) for cell in every}
+    planned = every
     dynamics = [f"dynamics@{neuron}" for neuron in params.plan.neurons]
     if not include_up_to_date:
         stale = stale_stages()
-        planned = [cell for cell in planned if cell.addressing in stale]
+        planned = [cell for cell in every if cell.addressing in stale]
         dynamics = [stage for stage in dynamics if stage in stale]
-    recorded = {cell: recorded_seconds(cell) for cell in all_cells(params)}
     by_task: dict[str, list[float]] = {}
     for cell, seconds in recorded.items():
         if seconds is not None:

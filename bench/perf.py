@@ -216,11 +216,16 @@ def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
     return "\n".join(lines)
 
 
+def correct(model, x: torch.Tensor, y: torch.Tensor) -> int:
+    """How many samples of a batch the model classifies correctly, counted in plain PyTorch."""
+    return (model.loss.readout(model(x)).argmax(-1) == y).sum().item()
+
+
 def top1(model, loader) -> float:
-    """Test top-1 (%) of the model on a loader, counted in plain PyTorch."""
+    """Top-1 (%) of the model on a loader."""
     model.eval()
     with torch.no_grad():
-        hits = [(model.loss.readout(model(x)).argmax(-1) == y).sum().item() for x, y in loader]
+        hits = [correct(model, x, y) for x, y in loader]
     return 100 * sum(hits) / len(loader.dataset)
 
 
@@ -268,9 +273,9 @@ def lightning_cell(cfg) -> dict:
     import copy
 
     import lightning as L
-    from omegaconf import OmegaConf
 
     from bench.cell import build
+    from bench.train import trainer_settings
 
     torch.manual_seed(cfg.seed)
     datamodule, model = build(cfg)
@@ -287,8 +292,7 @@ def lightning_cell(cfg) -> dict:
             return model.loss(model(x), y)
 
         def validation_step(self, batch, batch_idx, dataloader_idx=0):
-            x, y = batch
-            self.hits[dataloader_idx] += (model.loss.readout(model(x)).argmax(-1) == y).sum().item()
+            self.hits[dataloader_idx] += correct(model, *batch)
 
         def on_validation_epoch_start(self) -> None:
             self.hits = [0, 0]
@@ -309,8 +313,8 @@ def lightning_cell(cfg) -> dict:
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
     bare = Bare()
-    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer), logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False)
+    settings = trainer_settings(cfg) | {"enable_progress_bar": False}  # the suite's Trainer settings
+    trainer = L.Trainer(**settings, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     trainer.fit(bare, datamodule.train_dataloader(), list(loaders.values()))
     model.load_state_dict(bare.best_state)
     datamodule.setup("test")
@@ -331,28 +335,24 @@ def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
     quiet_library_noise()
     cfg = cell_config(load_params(), neuron, task, seed)
     times: dict[str, list[float]] = {"suite": [], "lightning": [], "plain": []}
+    top1s: dict[str, float] = {}
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as scratch:
             start = time.perf_counter()
-            suite = run_cell(cfg, [], Path(scratch) / "runs", Path(scratch) / "work")
+            top1s["suite"] = run_cell(cfg, [], Path(scratch) / "runs", Path(scratch) / "work")["metrics"]["test_top1"]
             times["suite"].append(time.perf_counter() - start)
         for name, loop in (("lightning", lightning_cell), ("plain", plain_cell)):
             start = time.perf_counter()
             with numerics.pinned_threads(cfg.runtime.cpu_threads):  # as run_cell does
-                result = loop(cfg)
+                top1s[name] = loop(cfg)["test_top1"]
             times[name].append(time.perf_counter() - start)
-            if name == "lightning":
-                bare = result
-            else:
-                plain = result
     start = time.perf_counter()  # the whole cell as a process, imports included (it writes outputs/scratch/)
     subprocess.run([sys.executable, "-m", "bench.train", neuron, task, str(seed)], check=True, capture_output=True)
     process = time.perf_counter() - start
     suite_s, lightning_s, plain_s = (statistics.median(times[name]) for name in ("suite", "lightning", "plain"))
     return {"cell": f"{neuron}/{task}/{seed}", "suite_s": suite_s, "lightning_s": lightning_s, "plain_s": plain_s,
             "overhead": suite_s / plain_s, "lightning_overhead": lightning_s / plain_s, "process_s": process,
-            "suite_test_top1": suite["metrics"]["test_top1"], "lightning_test_top1": bare["test_top1"],
-            "plain_test_top1": plain["test_top1"]}
+            **{f"{name}_test_top1": value for name, value in top1s.items()}}
 
 
 def main(argv: list[str] | None = None) -> dict:
