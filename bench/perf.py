@@ -21,9 +21,17 @@ Times forward+backward of every neuron in params.yaml, eager and fused, on one i
 [4, 32, 128, 32, 32] float32), interleaved with the memory floor and, when installed, snnTorch
 `Leaky` and spikingjelly `LIFNode`/`QIFNode` (multi-step, torch backend): every candidate runs
 once per round, after warm-up (which includes compilation), and the medians over rounds are
-compared. The floor is `(x * 1.0).sum().backward()` on the same tensor, gradient cleared each
-time. A neuron must read x, write spikes, keep something for backward and write the input
-gradient, about 1.5x the floor's bytes, so ~1.5x the floor is the physical limit.
+compared. Backward gets one fixed dense gradient, as from the layer above in a network (a
+`.sum()` would hand the compiled path a broadcast gradient it first copies out in full). The
+floor is `x * 1.0` on the same tensor, forward and backward: read and write the tensor twice. A
+neuron reads x and writes spikes, then in backward reads what it kept (x, for the fused and bptt
+paths) and the gradient and writes the input gradient: 1.25x the floor's bytes is its physical
+limit; arithmetic beyond what memory hides shows above that.
+
+On CPU the allocator is held steady while timing (glibc: freed memory stays mapped, as a CUDA
+caching allocator keeps it): with the default, a fresh 64 MiB tensor costs its page faults
+again on every allocation, which moved the floor between 10 and 63 ms in one process depending
+on what had run before. Times are on the configured thread count (runtime.cpu_threads).
 
 --against COMMIT adds every neuron's bptt path as bench/neurons/base.py at COMMIT runs it (same
 neurons, that commit's time loop), with the time of today's path relative to it and whether the
@@ -34,9 +42,11 @@ activations dominate the memory of BPTT), and on CUDA the peak allocated during 
 """
 
 import argparse
+import contextlib
+import ctypes
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -138,9 +148,32 @@ def same_numbers(fn: Callable, other: Callable, x: torch.Tensor) -> bool:
     return all(torch.equal(a, b) for a, b in zip(*grads))
 
 
-def fwd_bwd(fn: Callable, x: torch.Tensor) -> None:
+def fwd_bwd(fn: Callable, x: torch.Tensor, grad: torch.Tensor) -> None:
     x = x.detach().requires_grad_()  # a fresh leaf: the gradient is cleared each time
-    fn(x).sum().backward()
+    fn(x).backward(grad)
+
+
+# glibc's mallopt parameters (malloc.h) and their defaults
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX = 128 * 1024, 65536
+
+
+@contextlib.contextmanager
+def steady_allocator() -> Iterator[str]:
+    """Freed memory stays mapped while timing: no mmap for big blocks, no trimming of the heap.
+    Yields what the allocator does, for the report; a libc without mallopt is left alone."""
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        yield "system default allocator"
+        return
+    mallopt(M_MMAP_MAX, 0)
+    mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+    try:
+        yield "freed memory kept mapped"
+    finally:
+        mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+        mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
 
 
 def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
@@ -149,11 +182,11 @@ def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
     return costs.saved_bytes(lambda: fn(x).sum())
 
 
-def cuda_peak_bytes(fn: Callable, x: torch.Tensor) -> int:
+def cuda_peak_bytes(fn: Callable, x: torch.Tensor, grad: torch.Tensor) -> int:
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
-    fwd_bwd(fn, x)
+    fwd_bwd(fn, x, grad)
     torch.cuda.synchronize()
     return torch.cuda.max_memory_allocated() - base
 
@@ -161,21 +194,10 @@ def cuda_peak_bytes(fn: Callable, x: torch.Tensor) -> int:
 def measure(shape: tuple[int, ...] = DEFAULT_SHAPE, device: str = "cpu", rounds: int = 7,
             backends: tuple[str, ...] = BACKENDS, against: str | None = None) -> dict[str, dict]:
     torch.manual_seed(0)
-    x = torch.randn(shape, device=device)
+    x, grad = torch.randn(shape, device=device), torch.randn(shape, device=device)
     fns = candidates(shape[0], device, backends, against)
-    for fn in fns.values():  # warm-up, including compilation
-        fwd_bwd(fn, x)
-        fwd_bwd(fn, x)
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():  # interleaved: machine noise hits every candidate alike
-            if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            fwd_bwd(fn, x)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            samples[name].append(time.perf_counter() - start)
+    with steady_allocator() if device == "cpu" else contextlib.nullcontext("CUDA caching allocator") as allocator:
+        samples = timed_rounds(fns, x, grad, rounds, device)
     floor = statistics.median(samples["floor"])
     results = {}
     for name, fn in fns.items():
@@ -184,17 +206,39 @@ def measure(shape: tuple[int, ...] = DEFAULT_SHAPE, device: str = "cpu", rounds:
             "ms": 1e3 * median,
             "x_floor": median / floor,
             "saved_mib": saved_bytes(fn, x) / 2**20,
-            **({"cuda_peak_mib": cuda_peak_bytes(fn, x) / 2**20} if device == "cuda" else {}),
+            **({"cuda_peak_mib": cuda_peak_bytes(fn, x, grad) / 2**20} if device == "cuda" else {}),
         }
         today = name.split("@")[0]  # "<neuron> bptt"
         if "@" in name and today in fns:
             results[name] |= {"vs_today": statistics.median(samples[today]) / median, "same": same_numbers(fns[today], fn, x)}
+    results["floor"]["allocator"] = allocator
     return results
+
+
+def timed_rounds(fns: dict[str, Callable], x: torch.Tensor, grad: torch.Tensor, rounds: int,
+                 device: str) -> dict[str, list[float]]:
+    """Seconds of forward+backward per candidate and round, after two warm-up calls each
+    (compilation included)."""
+    for fn in fns.values():
+        fwd_bwd(fn, x, grad)
+        fwd_bwd(fn, x, grad)
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():  # interleaved: machine noise hits every candidate alike
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fwd_bwd(fn, x, grad)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            samples[name].append(time.perf_counter() - start)
+    return samples
 
 
 def report(results: dict[str, dict], shape, device: str, rounds: int) -> str:
     lines = [
-        f"forward+backward on {list(shape)} float32, {device}, median of {rounds} interleaved rounds after warm-up",
+        f"forward+backward on {list(shape)} float32, {device} ({torch.get_num_threads()} thread(s), "
+        f"{results['floor']['allocator']}), median of {rounds} interleaved rounds after warm-up",
         f"{'candidate':26s} {'ms':>8s} {'x floor':>8s} {'saved MiB':>10s}" + ("  peak MiB" if device == "cuda" else ""),
     ]
     for name, r in results.items():

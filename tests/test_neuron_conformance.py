@@ -240,3 +240,15 @@ def test_other_paths_keep_no_more_for_backward_than_eager(config, backend):
     x = inputs(4, 8, 16, 6, 6)
     fused(x.clone().requires_grad_())  # compile first
     assert saved_bytes(fused, x) <= saved_bytes(eager, x)
+
+
+def test_fused_keeps_only_its_input_for_backward(config):
+    """The fused path recomputes the whole loop in backward: the input (and the neuron's scalar
+    parameters) is all it keeps, never a per-step potential or surrogate mask."""
+    from bench.perf import saved_bytes
+
+    neuron = make(config)
+    neuron.backend = "fused"
+    x = inputs(4, 8, 16, 6, 6)
+    neuron(x.clone().requires_grad_())  # compile first
+    assert x.nbytes <= saved_bytes(neuron, x) <= x.nbytes + 64 * 4

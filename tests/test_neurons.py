@@ -198,20 +198,20 @@ def test_uncalibrated_analytic_window_is_a_clear_error():
 
 
 def test_fused_falls_back_to_eager_with_a_warning_where_compilation_fails(monkeypatch):
-    import bench.neurons.base as base
+    import bench.neurons.fused as fused
 
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(base, "_compiled", broken)
+    monkeypatch.setattr(fused, "_compiled", broken)
     qif = QIF()
     qif.backend = "fused"
     x = torch.randn(3, 4, 5)
     with pytest.warns(UserWarning, match="fused neuron path unavailable.*no C\\+\\+ compiler"):
         s = qif(x)
     assert torch.equal(s, qif.multistep(x))
-    assert base._compiled is False
-    monkeypatch.setattr(base, "_compiled", None)  # let later tests compile for real
+    assert fused._compiled is False
+    monkeypatch.setattr(fused, "_compiled", None)  # let later tests compile for real
 
 
 def test_unknown_backend_is_a_clear_error():
@@ -219,3 +219,25 @@ def test_unknown_backend_is_a_clear_error():
     lif.backend = "cuda-magic"
     with pytest.raises(ValueError, match="runtime.neuron_backend"):
         lif(torch.zeros(2, 3))
+
+
+def test_scalar_arithmetic_of_parameters_is_computed_once_for_the_fused_kernels():
+    """ScalarsOnce puts a one-element value computed from parameters (here 1 / tau) behind
+    bench::computed_once where a layer-sized op reads it; views, constants and one-element readers
+    are left as they are."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from bench.neurons.fused import ScalarsOnce
+
+    def step(x, tau):
+        decay = tau.reciprocal()
+        return x * decay + (decay * 2.0) + tau.view(1) + torch.ones(())
+
+    graph = make_fx(step, tracing_mode="fake")(torch.randn(3, 4), torch.tensor(2.0)).graph
+    ScalarsOnce()(graph)
+    once = [n for n in graph.nodes if n.target == torch.ops.bench.computed_once.default]
+    computed = [n.args[0].target for n in once]
+    assert computed == [torch.ops.aten.reciprocal.default, torch.ops.aten.mul.Tensor]  # 1 / tau and 2 / tau
+    (reciprocal,) = [n for n in graph.nodes if n.target == torch.ops.aten.reciprocal.default]
+    assert {u.target for u in reciprocal.users} == {torch.ops.aten.mul.Tensor, torch.ops.bench.computed_once.default}
+    assert all(u.meta["val"].numel() == 1 for u in reciprocal.users if u.target == torch.ops.aten.mul.Tensor)

@@ -51,8 +51,8 @@ CACHE_PROBE = (
     "if sys.argv[1] == 'torch-first':\n"
     "    import torch\n"
     "import bench, torch\n"
-    "from bench.neurons.base import _compile_cache_per_isa\n"
-    "_compile_cache_per_isa()\n"
+    "from bench.neurons.fused import compile_cache_per_isa\n"
+    "compile_cache_per_isa()\n"
     "print(os.environ['TORCHINDUCTOR_CACHE_DIR'], torch.backends.cpu.get_cpu_capability())\n"
 )
 

@@ -17,8 +17,6 @@ reads the state entering the step):
     w'   = w[t-1] + g(u[t-1], w[t-1])                         w[t] = on_spike(w') where s[t], else w'
 """
 
-import os
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -180,6 +178,8 @@ class Neuron(nn.Module, ABC):
             through_time = _ThroughTimeStates if self.states else _ThroughTime
             return through_time.apply(x, self, *self.parameters())
         if self.backend == "fused":
+            from bench.neurons.fused import fused_multistep  # imports TorchInductor: only where it runs
+
             return fused_multistep(self, x)
         return self.multistep(x)
 
@@ -188,8 +188,11 @@ class Neuron(nn.Module, ABC):
         u = torch.zeros_like(x[0]) + self.rest
         states = [torch.zeros_like(x[0]) + w for w in self.states_rest]
         spikes = []
-        for x_t in x:
-            s, u, *states = self.step(u, x_t, *states)
+        # split, not iteration (unbind): under torch.compile the partitioner may recompute split
+        # in backward, so it keeps only x and writes each step's input gradient straight into the
+        # result; with unbind it saved every step's potential instead, with select a summed scatter.
+        for x_t in x.split(1):
+            s, u, *states = self.step(u, x_t.squeeze(0), *states)
             spikes.append(s)
         return torch.stack(spikes)
 
@@ -434,43 +437,3 @@ def _combine(terms, t: int, like: Tensor, out: Tensor | None = None) -> Tensor:
     if total is None:
         total = torch.zeros_like(like) if out is None else out.zero_()
     return total
-
-
-_compiled = None  # torch.compile of Neuron.multistep, shared by every neuron; False once it failed
-
-
-def _compile_cache_per_isa() -> None:
-    """TorchInductor keeps compiled kernels on disk for every later process of the user, but its
-    cache key does not tell kernels built for AVX2 from AVX-512 ones: a process pinned to AVX2
-    (bench.numerics) and one that is not (torch imported before bench) loaded each other's
-    kernels, which corrupted the heap (double free) or raised inside the kernel (torch 2.14, on
-    this machine). One cache folder per instruction set keeps them apart; a folder set in
-    TORCHINDUCTOR_CACHE_DIR is used as it is."""
-    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
-        isa = torch.backends.cpu.get_cpu_capability().lower()
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(default_cache_dir(), f"cpu-{isa}")
-
-
-def fused_multistep(neuron: Neuron, x: Tensor) -> Tensor:
-    """The fused path: the same loop compiled by torch.compile (TorchInductor). AOTAutograd
-    traces forward and backward of the whole T-step sequence, fuses them into a few kernels and
-    keeps for backward only what it cannot cheaply recompute, so it works for any neuron's f.
-    Falls back to the eager loop, with one warning, where compilation is unavailable."""
-    global _compiled
-    if _compiled is None:
-        _compile_cache_per_isa()
-        # Static shapes: one compilation per input shape (a few seconds each). Dynamic shapes would
-        # compile once but ran 2-3x slower here (bench.perf), and shapes repeat every batch.
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-        _compiled = torch.compile(Neuron.multistep, dynamic=False)
-    if _compiled is False:
-        return neuron.multistep(x)
-    try:
-        return _compiled(neuron, x)
-    except Exception as error:  # no compiler toolchain, unsupported platform, ...
-        spikes = neuron.multistep(x)  # a genuine bug in the neuron raises here instead
-        warnings.warn(f"fused neuron path unavailable, using the eager loop ({type(error).__name__}: {error})", stacklevel=2)
-        _compiled = False
-        return spikes
