@@ -241,3 +241,6 @@ def test_scalar_arithmetic_of_parameters_is_computed_once_for_the_fused_kernels(
     (reciprocal,) = [n for n in graph.nodes if n.target == torch.ops.aten.reciprocal.default]
     assert {u.target for u in reciprocal.users} == {torch.ops.aten.mul.Tensor, torch.ops.bench.computed_once.default}
     assert all(u.meta["val"].numel() == 1 for u in reciprocal.users if u.target == torch.ops.aten.mul.Tensor)
+    on_meta = make_fx(step, tracing_mode="fake")(torch.randn(3, 4, device="meta"), torch.tensor(2.0, device="meta")).graph
+    ScalarsOnce()(on_meta)  # not on CPU (a GPU's kernels redo it in parallel): left alone
+    assert torch.ops.bench.computed_once.default not in {n.target for n in on_meta.nodes}

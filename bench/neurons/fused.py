@@ -39,13 +39,18 @@ def _is_scalar(node: Node) -> bool:
     return isinstance(value, Tensor) and value.numel() == 1
 
 
+def _on_cpu(node: Node) -> bool:
+    return node.meta["val"].device.type == "cpu"
+
+
 class ScalarsOnce(CustomGraphPass):
     """TorchInductor inlines a pointwise value into every kernel that reads it. For a value of the
     neuron's scalar parameters (1 / tau, a square root in a resting state) that means the
     arithmetic is redone for every 8 elements of a layer-sized kernel: the kernel's inputs may
     alias its outputs, so the C++ compiler cannot hoist it out of the loop. A division and a square
     root per vector made Izhikevich's forward 4x slower than without them. This pass computes
-    each such value into its own one-element buffer that the big kernels then load."""
+    each such value into its own one-element buffer that the big kernels then load. CPU only: a
+    GPU kernel's threads redo such arithmetic in parallel, where an extra launch would cost more."""
 
     def __call__(self, graph: Graph) -> None:
         for node in list(graph.nodes):
@@ -61,8 +66,8 @@ class ScalarsOnce(CustomGraphPass):
 
     @staticmethod
     def _is_scalar_arithmetic(node: Node) -> bool:
-        """A computed one-element value of one-element inputs (not a view, not a constant)."""
-        if node.op != "call_function" or not _is_scalar(node) or getattr(node.target, "is_view", False):
+        """A computed one-element value on CPU of one-element inputs (not a view, not a constant)."""
+        if node.op != "call_function" or not _is_scalar(node) or not _on_cpu(node) or getattr(node.target, "is_view", False):
             return False
         inputs = node.all_input_nodes
         return bool(inputs) and all(_is_scalar(i) for i in inputs)
