@@ -7,6 +7,7 @@ import re
 import sys
 
 import pytest
+import torch
 
 from bench import costs, perf
 from bench.config import cell_config, load_params
@@ -94,3 +95,22 @@ def test_perf_neurons_times_the_bptt_loop_against_another_commit(in_repo):
         assert then["same"] is True and then["vs_today"] > 0  # the committed loop gives today's numbers
     lif = results["lif bptt"]["ms"] / results["lif bptt@HEAD"]["ms"]
     assert results["lif bptt@HEAD"]["vs_today"] == pytest.approx(lif)
+    assert results["floor"]["allocator"] == "freed memory kept mapped"  # glibc: timed without fresh page faults
+
+
+def test_the_steady_allocator_keeps_big_blocks_on_the_heap_only_while_it_times():
+    """bench.perf neurons times without fresh page faults: a 64 MiB tensor comes from the heap,
+    not a mapping of its own; afterwards glibc maps big blocks again."""
+    import ctypes
+
+    fields = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+    mallinfo = ctypes.CDLL("libc.so.6").mallinfo2
+    mallinfo.restype = type("mallinfo2", (ctypes.Structure,), {"_fields_": [(f, ctypes.c_size_t) for f in fields]})
+    with perf.steady_allocator() as allocator:
+        assert allocator == "freed memory kept mapped"
+        mapped = mallinfo().hblkhd  # bytes in blocks mapped on their own
+        kept = torch.ones(2**24)
+        assert mallinfo().hblkhd == mapped
+        del kept
+    bigger = torch.ones(2**25)  # 128 MiB, more than the heap has free
+    assert mallinfo().hblkhd >= mapped + bigger.nbytes
