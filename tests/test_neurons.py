@@ -231,7 +231,7 @@ def test_scalar_arithmetic_of_parameters_is_computed_once_for_the_fused_kernels(
 
     def step(x, tau):
         decay = tau.reciprocal()
-        return x * decay + (decay * 2.0) + tau.view(1) + torch.ones(())
+        return x * decay + (decay * 2.0) + tau.view(1) + torch.ones(()), tau.sqrt()  # a scalar output stays as it is
 
     graph = make_fx(step, tracing_mode="fake")(torch.randn(3, 4), torch.tensor(2.0)).graph
     ScalarsOnce()(graph)

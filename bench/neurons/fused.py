@@ -57,7 +57,7 @@ class ScalarsOnce(CustomGraphPass):
         for node in list(graph.nodes):
             if not self._is_scalar_arithmetic(node):
                 continue
-            readers = [user for user in node.users if not _is_scalar(user)]
+            readers = [user for user in node.users if user.op == "call_function" and not _is_scalar(user)]
             if readers:
                 with graph.inserting_after(node):
                     once = graph.call_function(torch.ops.bench.computed_once.default, (node,))
