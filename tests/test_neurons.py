@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from bench.config import neuron_config
 from bench.neurons.lif import LIF
 from bench.neurons.qif import QIF
-from bench.neurons.surrogate import AnalyticWindow, ArcTan, Rectangle, Sigmoid, Triangle
+from bench.neurons.surrogate import AnalyticWindow, ArcTan, Rectangle, Sigmoid, Triangle, reciprocal_in
 
 
 def run(neuron, inputs):
@@ -75,6 +75,35 @@ def test_surrogate_gradient_is_the_rectangular_window():
     v.grad = None
     Rectangle(width=0.5)(v).sum().backward()
     assert v.grad.tolist() == [0.0, 0.0, 2.0, 0.0, 0.0]
+
+
+def test_rectangle_window_multiplies_by_the_quotient_bit_for_bit():
+    generator = torch.Generator().manual_seed(0)
+    random_widths = 10 ** (6 * torch.rand(2000, generator=generator, dtype=torch.float64) - 3)
+    widths = [1.0, 0.5, 1 / 3, 0.1, 7.0, 2.7205562422864795, *random_widths.tolist()]
+    for dtype in (torch.float32, torch.float64):
+        divided = torch.ones(len(widths), dtype=dtype) / torch.tensor(widths, dtype=dtype)
+        assert [reciprocal_in(dtype, w) for w in widths] == divided.tolist()
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):  # bfloat16 computes in float32
+        v = 4 * torch.randn(10_000, generator=generator).to(dtype)
+        for width in widths[:50]:
+            assert torch.equal(Rectangle(width).derivative(v), (v.abs() < width / 2).to(dtype) / width)
+
+
+def test_qif_quadratic_is_the_direct_form():
+    u = torch.cat([torch.randn(100_000) * 3, torch.tensor([0.0, -0.0, 0.5, 1e4, -1e4, 2e4, -3e4])])
+
+    def direct(qif, u):  # a (u - u1)(u - u2), u clamped to u1 +- 1e4
+        u = u.clamp(qif.u1 - 1e4, qif.u1 + 1e4)
+        return qif.a * (u - qif.u1) * (u - qif.u2)
+
+    qif = QIF(a=0.25, u1=0.0, u2=0.5)
+    assert torch.equal(qif.f(u), direct(qif, u))  # bit for bit where u1 = 0 (every shipped QIF)
+    shifted = QIF(a=0.3, u1=-0.2, u2=0.4)
+    assert torch.allclose(shifted.f(u), direct(shifted, u), rtol=1e-6, atol=1e-6)
+    u.requires_grad_()
+    qif.f(u).sum().backward()
+    assert u.grad[-2:].tolist() == [0.0, 0.0]  # clamped: no gradient through the guard
 
 
 @pytest.mark.parametrize("neuron", [LIF(), QIF()], ids=repr)

@@ -159,10 +159,7 @@ class Neuron(nn.Module, ABC):
         """One update: returns (spikes, new potential, *new states)."""
         h = u + self.f(u, *states) + x
         s = self.surrogate(h - self.firing_threshold(*states))
-        if self.reset == "hard":
-            new_u = h * (1.0 - s) + self.u_reset * s
-        else:
-            new_u = h - self.threshold * s
+        new_u = _reset(self, h, s)
         if not states:
             return s, new_u
         moved = [w + dw for w, dw in zip(states, _as_tuple(self.g(u, *states)), strict=True)]
@@ -277,13 +274,15 @@ class _ThroughTime(torch.autograd.Function):
 
 
 def _reset(neuron: Neuron, h: Tensor, s: Tensor, keep: Tensor | None = None) -> Tensor:
-    """The potential after the spikes s (0/1 floats), in the eager step's arithmetic: equal to
+    """The potential after the spikes s (0/1 floats), for every path: equal to
     torch.where(s, u_reset, h) for finite h. On CPU a comparison into a bool tensor, its copy into
     float and torch.where over it cost 4-10x a float multiply per element (a scratch timing, docs/performance.md)."""
     if neuron.reset == "soft":
         return h - neuron.threshold * s
     keep = 1.0 - s if keep is None else keep
-    return h * keep + neuron.u_reset * s if neuron.u_reset else h * keep  # + 0 * s changes no value
+    # + 0 * s changes no value (but the sign of a zero potential), and compiled it costs two
+    # vector operations per step forward and more in backward (the fused path)
+    return h * keep + neuron.u_reset * s if neuron.u_reset else h * keep
 
 
 def _pass_on_non_finite(S: Tensor, V: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ rest is (u1 - 1/a, u2). One update costs one multiplication, one addition and th
 comparisons more than LIF.
 
 Overflow guard (documented clamp): the potential entering the quadratic term is clamped to
-u1 ± U_MAX. With hard reset the potential never exceeds the threshold, so only inputs beyond
+u1 ± U_MAX (as its distance from u1). With hard reset the potential never exceeds the threshold, so only inputs beyond
 ~1e4 (or soft reset driven far above threshold) reach the clamp; without it such inputs would
 turn into inf and then NaN silently.
 """
@@ -40,8 +40,11 @@ class QIF(Neuron):
         )
 
     def f(self, u: Tensor) -> Tensor:
-        u = u.clamp(self.u1 - U_MAX, self.u1 + U_MAX)
-        return self.a * (u - self.u1) * (u - self.u2)
+        # (u - u1)(u - u2) with u - u2 = (u - u1) - (u2 - u1): the clamp has constant bounds, whose
+        # compiled gradient (fused path) is one mask; between bounds computed from u1 it also split
+        # ties in half with vector divisions. Bit for bit the direct form where u1 = 0.
+        d = (u - self.u1).clamp(-U_MAX, U_MAX)
+        return self.a * d * (d - (self.u2 - self.u1))
 
     @property
     def rest(self) -> Tensor:

@@ -7,6 +7,7 @@ Shapes and scales follow the usual conventions (spikingjelly's defaults for sigm
 """
 
 import math
+import struct
 
 import torch
 from torch import Tensor
@@ -50,6 +51,21 @@ class _Spike(torch.autograd.Function):
         return grad_out * ctx.surrogate.derivative(v), None
 
 
+def _as_float32(value: float) -> float:
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def reciprocal_in(dtype: torch.dtype, value: float) -> float:
+    """1 / value as dividing a tensor of dtype by the number value computes it: in float64 for
+    float64, else value rounded to float32 and the correctly rounded float32 quotient (float16 and
+    bfloat16 compute in float32 too; one float64 division rounded to float32 is correctly
+    rounded, float64 having more than twice float32's precision). A 0/1 mask times it is bit for
+    bit the mask divided by value, at the cost of a multiplication instead of a vector division."""
+    if dtype == torch.float64:
+        return 1.0 / value
+    return _as_float32(1.0 / _as_float32(value))
+
+
 def _positive(name: str, value: float) -> float:
     if not value > 0:
         raise ValueError(f"surrogate {name} must be > 0, got {value}")
@@ -64,7 +80,7 @@ class Rectangle(Surrogate):
 
     def derivative(self, v: Tensor) -> Tensor:
         inside = torch.lt(v.abs(), self.width / 2, out=torch.empty_like(v))  # 0/1 floats: a bool tensor costs more here
-        return inside.div_(self.width)
+        return inside.mul_(reciprocal_in(v.dtype, self.width))  # = inside / width, bit for bit
 
 
 class Triangle(Surrogate):
