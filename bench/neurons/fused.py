@@ -5,12 +5,14 @@ for any neuron's f without a hand-written backward. Three choices keep it near t
 
 - Everything is recomputed in backward (activation checkpointing of the whole T-step loop): the
   forward keeps only its input, and never stores the boolean surrogate masks that the
-  partitioner otherwise chose to save, which TorchInductor writes slowly on CPU.
+  partitioner otherwise chose to save, which TorchInductor writes slowly on CPU. On CPU the
+  results of transcendental functions (AdEx's exp) are kept instead of recomputed.
 - Arithmetic on the neuron's scalar parameters (1/tau, the QIF or Izhikevich coefficients, the
   resting state) runs once per call (`ScalarsOnce`) instead of once per vector of every kernel.
 - One cache folder per CPU instruction set (`compile_cache_per_isa`).
 """
 
+import functools
 import os
 import warnings
 
@@ -18,7 +20,7 @@ import torch
 from torch import Tensor
 from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
 from torch.fx import Graph, Node
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts, noop_context_fn
 
 _compiled = None  # the compiled loop, shared by every neuron; False once compilation failed
 
@@ -77,8 +79,23 @@ class ScalarsOnce(CustomGraphPass):
         return get_hash_for_files((__file__,))  # a compiled kernel is reused only with this very pass
 
 
+aten = torch.ops.aten
+# Kept for backward on CPU rather than recomputed: each costs tens of vector operations there, more
+# than writing and reading back one float per element (AdEx forward+backward 24.9 -> 16.2 ms on
+# [4, 32, 128, 32, 32], two threads, docs/performance.md). On a GPU, where these kernels are
+# memory-bound, everything is recomputed.
+KEPT_ON_CPU = frozenset({aten.exp.default, aten.expm1.default, aten.exp2.default, aten.log.default, aten.log1p.default,
+                         aten.log2.default, aten.sigmoid.default, aten.tanh.default})
+
+
+def _keep_transcendentals(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+    return CheckpointPolicy.MUST_SAVE if op in KEPT_ON_CPU else CheckpointPolicy.PREFER_RECOMPUTE
+
+
 def _recomputed_in_backward(neuron, x: Tensor) -> Tensor:
-    return checkpoint(type(neuron).multistep, neuron, x, use_reentrant=False)
+    on_cpu = x.device.type == "cpu"
+    context = functools.partial(create_selective_checkpoint_contexts, _keep_transcendentals) if on_cpu else noop_context_fn
+    return checkpoint(type(neuron).multistep, neuron, x, use_reentrant=False, context_fn=context)
 
 
 def compile_cache_per_isa() -> None:
