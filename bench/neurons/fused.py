@@ -81,8 +81,8 @@ class ScalarsOnce(CustomGraphPass):
 
 aten = torch.ops.aten
 # Kept for backward on CPU rather than recomputed: each costs tens of vector operations there, more
-# than writing and reading back one float per element (AdEx forward+backward 24.9 -> 16.2 ms on
-# [4, 32, 128, 32, 32], two threads, docs/performance.md). On a GPU, where these kernels are
+# than writing and reading back one float per element (AdEx forward+backward 78-81 -> 51 ms on
+# [4, 32, 128, 32, 32], one thread, docs/performance.md). On a GPU, where these kernels are
 # memory-bound, everything is recomputed.
 KEPT_ON_CPU = frozenset({aten.exp.default, aten.expm1.default, aten.exp2.default, aten.log.default, aten.log1p.default,
                          aten.log2.default, aten.sigmoid.default, aten.tanh.default})
