@@ -6,10 +6,10 @@ rest is stable iff 0 < a(u2 - u1) < 2 (damped oscillation when it exceeds 1), an
 rest is (u1 - 1/a, u2). One update costs one multiplication, one addition and the clamp's two
 comparisons more than LIF.
 
-Overflow guard (documented clamp): the potential entering the quadratic term is clamped to
-u1 ± U_MAX (as its distance from u1). With hard reset the potential never exceeds the threshold, so only inputs beyond
-~1e4 (or soft reset driven far above threshold) reach the clamp; without it such inputs would
-turn into inf and then NaN silently.
+Overflow guard (documented clamp): the potential's distance from u1 entering the quadratic term
+is clamped to ± U_MAX. With hard reset the potential never exceeds the threshold, so only inputs
+beyond ~1e4 (or soft reset driven far above threshold) reach the clamp; without it such inputs
+would turn into inf and then NaN silently.
 """
 
 import math
