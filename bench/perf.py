@@ -24,9 +24,9 @@ once per round, after warm-up (which includes compilation), and the medians over
 compared. Backward gets one fixed dense gradient, as from the layer above in a network (a
 `.sum()` would hand the compiled path a broadcast gradient it first copies out in full). The
 floor is `x * 1.0` on the same tensor, forward and backward: read and write the tensor twice. A
-neuron reads x and writes spikes, then in backward reads what it kept (x, for the fused and bptt
-paths) and the gradient and writes the input gradient: 1.25x the floor's bytes is its physical
-limit; arithmetic beyond what memory hides shows above that.
+neuron reads x and writes spikes, then in backward reads what it kept (x alone on the fused path,
+unless it keeps transcendental results on CPU) and the gradient and writes the input gradient:
+1.25x the floor's bytes is its physical limit; arithmetic beyond what memory hides shows above that.
 
 On CPU the allocator is held steady while timing (glibc: freed memory stays mapped, as a CUDA
 caching allocator keeps it): with the default, a fresh 64 MiB tensor costs its page faults
