@@ -12,14 +12,13 @@ import yaml
 
 from bench import __version__
 from bench.config import load_params
-from bench.leaderboard import HISTORY_FILE
-from bench.leaderboard.version import read_history
+from bench.leaderboard.version import VERSIONS_FILE, read_history
 
 CITATION_FILE = Path("CITATION.cff")
 
 
 def entry(
-    profile: str, version: int | None = None, history_path: Path = HISTORY_FILE, citation_path: Path = CITATION_FILE
+    profile: str, version: int | None = None, history_path: Path = VERSIONS_FILE, citation_path: Path = CITATION_FILE
 ) -> str:
     history = read_history(history_path)
     mine = history[history.profile == profile]

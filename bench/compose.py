@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     parser = argparse.ArgumentParser(prog="python -m bench.compose", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,6 +53,11 @@ def main(argv: list[str] | None = None) -> None:
         compose(overrides=args.overrides)
     except HydraException as e:  # a malformed or unknown override: one line, params.yaml untouched
         raise SystemExit(f"python -m bench.compose: {type(e).__name__}: {str(e).splitlines()[0]}{closest(e)}") from None
+    except (OmegaConfBaseException, ValueError, KeyError) as e:  # the profile refused by bench.plan (its schema)
+        import re
+
+        text = re.sub(r"^\w+ raised while resolving interpolation: ", "", str(e.args[0] if e.args else e))
+        raise SystemExit(f"python -m bench.compose: {text.splitlines()[0]}; params.yaml is unchanged") from None
     print(f"wrote {PARAMS_FILE}")
 
 

@@ -6,11 +6,12 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 PARAMS_FILE = Path("params.yaml")
 CONF_DIR = Path("conf")
@@ -29,17 +30,77 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+@dataclass
+class Sweep:
+    """One sensitivity sweep of a profile: the base neuron trained with `param` set to each value."""
+
+    neuron: str
+    param: str
+    values: list[Any]
+    tasks: list[str] | None = None
+
+
+@dataclass
+class Profile:
+    """The typed schema of a profile (conf/profile/*.yaml). Its names become folders and words of
+    dvc.yaml's commands and its seeds become command arguments, so every field is checked here,
+    in one place, before the plan that dvc.yaml runs is written."""
+
+    name: str
+    neurons: list[str]
+    tasks: list[str]
+    seeds: list[int]
+    baseline: str | None = None
+    arms: dict[str, str] = field(default_factory=dict)
+    single_seed_tasks: list[str] = field(default_factory=list)
+    task_seeds: dict[str, list[int]] = field(default_factory=dict)
+    sweeps: list[Sweep] = field(default_factory=list)
+
+
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed range
+
+
+def check_profile(profile: DictConfig) -> DictConfig:
+    """The profile typed by `Profile` (an unknown field, a seed that is not an integer in
+    0..2^32-1, an unsafe name, or a sweep of a Hydra keyword such as `_target_` is a ValueError
+    naming the field), with every name checked by check_name."""
+    name = profile.get("name") if isinstance(profile, DictConfig) else None
+    where = f"profile {name!r}" if isinstance(name, str) else "the profile"
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(Profile), profile)
+    except OmegaConfBaseException as e:
+        key = f" (setting profile.{e.full_key})" if getattr(e, "full_key", None) else ""
+        raise ValueError(f"{where}: {str(e).splitlines()[0]}{key}; see conf/profile/ for the fields a profile has") from None
+    baseline = [] if typed.baseline is None else [typed.baseline]
+    names = {"profile": [typed.name], "neuron": [*typed.neurons, *typed.arms, *baseline],
+             "task": [*typed.tasks, *typed.single_seed_tasks, *typed.task_seeds]}
+    for kind, values in names.items():
+        for value in values:
+            check_name(kind, value)
+    for key, seeds in [("seeds", typed.seeds), *((f"task_seeds.{t}", s) for t, s in typed.task_seeds.items())]:
+        for seed in seeds:
+            if not 0 <= seed <= MAX_SEED:
+                raise ValueError(f"{where}: profile.{key} holds {seed}; a seed is an integer from 0 to {MAX_SEED}")
+    for i, sweep in enumerate(typed.sweeps):
+        check_name("neuron", sweep.neuron)
+        for task in sweep.tasks or []:
+            check_name("task", task)
+        if any(part.startswith("_") for part in sweep.param.split(".")):
+            raise ValueError(f"{where}, sweeps[{i}]: param {sweep.param!r} is a Hydra keyword, not a neuron setting; "
+                             "sweep a number of the neuron's config (e.g. a, tau, surrogate.width)")
+        for value in sweep["values"]:  # (DictConfig.values is the method)
+            if not isinstance(value, (int, float, bool, str)):
+                raise ValueError(f"{where}, sweeps[{i}]: value {value!r} is not a number, a bool or a word")
+    return typed
+
+
 def check_names(params: DictConfig) -> DictConfig:
-    """Every registered neuron and task and every name a profile lists."""
+    """Every registered neuron and task, and the profile (check_profile)."""
     for kind, group in (("neuron", "neurons"), ("task", "tasks")):
         for name in params.get(group) or {}:
             check_name(kind, name)
-    profile = params.get("profile") or {}
-    for kind, key in (("neuron", "neurons"), ("neuron", "baseline"), ("neuron", "arms"), ("task", "tasks"),
-                      ("task", "single_seed_tasks"), ("profile", "name")):
-        value = profile.get(key)
-        for name in [value] if isinstance(value, str) else value or []:
-            check_name(kind, name)
+    if params.get("profile") is not None:
+        check_profile(params.profile)
     return params
 
 
@@ -202,6 +263,11 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def dynamics_stage(neuron: str) -> str:
+    """The stage name of a neuron's phase portrait as DVC addresses it (`dvc repro dynamics@qif`)."""
+    return f"dynamics@{neuron}"
+
+
 def prepared_dir(task: str) -> Path:
     """Where the task's prepare stage writes its split file and any data it generates."""
     return PREPARED_DIR / task
@@ -221,3 +287,7 @@ class Cell:
     def addressing(self) -> str:
         """The stage name as DVC addresses it (`dvc repro train@qif-digits-0`)."""
         return f"train@{self.key}"
+
+    def __str__(self) -> str:
+        """How messages and reports name a cell: as its record's folder, results/runs/<task>/<neuron>/<seed>."""
+        return f"{self.task}/{self.neuron}/{self.seed}"

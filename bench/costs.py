@@ -1,7 +1,7 @@
 """Costs at paper scale, measured: what one training step of a task's real network costs, and
 what a whole profile would cost on this device.
 
-`train`: for each task's network, built exactly as a cell builds it (bench.cell) and fed
+`train`: for each task's network, built exactly as a cell builds it (bench.builder) and fed
 synthetic data of the task's input shape, the median time of a training step (forward, loss,
 backward, optimiser step) and of an evaluation step (forward only), samples/s, the bytes
 autograd keeps for backward and, on CUDA, the peak memory of a training step; per neuron and
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bench.cell import build
+from bench.builder import build
 from bench.config import cell_config, load_params, prepared_dir
 
 
@@ -176,7 +176,7 @@ def project(params: DictConfig, cells: list, measured: list[dict]) -> list[dict]
         eval_steps = math.ceil(val / m["batch"])
         test_s = math.ceil(test / m["batch"]) * m["eval_step_s"]
         seconds = epochs * (steps * m["train_step_s"] + eval_steps * m["eval_step_s"]) + test_s
-        rows.append({"cell": f"{cell.neuron}/{cell.task}/{cell.seed}", "task": cell.task, "neuron": cell.neuron,
+        rows.append({"cell": str(cell), "task": cell.task, "neuron": cell.neuron,
                      "epochs": epochs, "train_samples": train, "device": m["device"], "precision": m["precision"],
                      "batch": m["batch"], "hours": seconds / 3600})
     return rows

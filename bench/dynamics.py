@@ -4,9 +4,9 @@ figure like the paper's Figure 1 (return map and trajectories).
 Usage: python -m bench.dynamics <neuron>   (a neuron of params.yaml, e.g. qif)
 
 Everything is computed from the neuron's own f, so it works for any neuron: the map without
-input is g(u) = u + f(u); a fixed point u* (f(u*) = 0) is stable iff |g'(u*)| < 1, approached
-monotonically if g'(u*) >= 0 and with a damped oscillation if g'(u*) < 0 (a(u2 - u1) > 1 for
-the QIF; never for LIF).
+input is g(u) = u + f(u) (paper.md's g, `return_map`; not the g of a neuron with more states); a
+fixed point u* (f(u*) = 0) is stable iff |g'(u*)| < 1, approached monotonically if g'(u*) >= 0
+and with a damped oscillation if g'(u*) < 0 (a(u2 - u1) > 1 for the QIF; never for LIF).
 
 A neuron with a second state w gets a phase plane instead: the null-input map
 (u, w) -> (u + f(u, w), w + g(u, w)), its nullclines f = 0 and g = 0, the fixed points where they
@@ -27,6 +27,7 @@ from scipy import optimize
 from scipy.optimize import brentq
 
 from bench.config import load_params, lookup
+from bench.neurons.analytic import return_map
 from bench.neurons.base import Neuron
 
 FIGURES_DIR = Path("results/figures")
@@ -38,12 +39,6 @@ class FixedPoint:
     slope: float  # g'(u*) = 1 + f'(u*)
     stable: bool
     approach: str  # "monotone", "oscillating", "unstable"
-
-
-def g(neuron: Neuron, u: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        t = torch.as_tensor(u, dtype=torch.float64)
-        return (t + neuron.f(t).to(torch.float64)).numpy()
 
 
 def slope(neuron: Neuron, u: float) -> float:
@@ -62,10 +57,10 @@ def fixed_points(neuron: Neuron, n: int = 200_001) -> list[FixedPoint]:
     """Roots of f below the threshold, bracketed on a fine grid and refined with Brent's method."""
     lo, hi = scan_range(neuron)
     u = np.linspace(lo, hi, n)
-    f = g(neuron, u) - u
+    f = return_map(neuron, u) - u
     roots = [float(u[i]) for i in np.flatnonzero(f == 0)]
     for i in np.flatnonzero(np.sign(f[:-1]) * np.sign(f[1:]) < 0):
-        roots.append(brentq(lambda x: float(g(neuron, np.array([x]))[0] - x), u[i], u[i + 1], xtol=1e-12))
+        roots.append(brentq(lambda x: float(return_map(neuron, np.array([x]))[0] - x), u[i], u[i + 1], xtol=1e-12))
     points = []
     for root in sorted(round(r, 10) for r in roots):
         d = slope(neuron, root)
@@ -101,7 +96,7 @@ def trajectory(neuron: Neuron, u0: float, steps: int) -> list[float]:
     for _ in range(steps):
         if us[-1] >= neuron.threshold:
             break
-        us.append(float(g(neuron, np.array([us[-1]]))[0]))
+        us.append(float(return_map(neuron, np.array([us[-1]]))[0]))
     return us
 
 
@@ -173,10 +168,15 @@ def plane_fixed_points(neuron: Neuron, u_range, w_range, n: int = 201) -> list[d
 DRIVE_STEPS = 60
 
 
-def analyse_states(neuron: Neuron) -> dict:
-    """Multi-state neurons: the driven response, and for two states the phase plane's fixed points."""
-    drive = 0.75 * (neuron.threshold - float(neuron.rest))  # fires LIF (tau 2) every other step
-    response = driven(neuron, drive, DRIVE_STEPS)
+def drive_of(neuron: Neuron) -> float:
+    return 0.75 * (neuron.threshold - float(neuron.rest))  # fires LIF (tau 2) every other step
+
+
+def analyse_states(neuron: Neuron, response: dict | None = None) -> dict:
+    """Multi-state neurons: the driven response (`driven` under drive_of, computed unless given),
+    and for two states the phase plane's fixed points."""
+    drive = drive_of(neuron)
+    response = response or driven(neuron, drive, DRIVE_STEPS)
     times = [t for t, s in enumerate(response["spikes"]) if s]
     report = {
         "neuron": repr(neuron), "states": ["u", *neuron.states],
@@ -195,7 +195,7 @@ def analyse(neuron: Neuron) -> dict:
         return analyse_states(neuron)
     lo, hi = scan_range(neuron)
     u = np.linspace(lo, hi, 1001)
-    if np.all(g(neuron, u) == u):  # no leak (IF): every potential below threshold stays where it is
+    if np.all(return_map(neuron, u) == u):  # no leak (IF): every potential below threshold stays where it is
         return {"neuron": repr(neuron), "fixed_points": [], "neutral": "g(u) = u: every potential is a fixed point (no leak)"}
     points = fixed_points(neuron)
     report = {"neuron": repr(neuron), "fixed_points": [asdict(p) for p in points]}
@@ -222,7 +222,7 @@ def plot(neuron: Neuron, report: dict, path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     u = np.linspace(lo, hi, 400)
-    left.plot(u, g(neuron, u), label="g(u) = u + f(u)")
+    left.plot(u, return_map(neuron, u), label="g(u) = u + f(u)")
     left.plot(u, u, "k--", lw=0.8, label="identity")
     left.axvline(neuron.threshold, color="grey", lw=0.8, ls=":", label="threshold")
     for p in points:
@@ -260,7 +260,7 @@ def plane_trajectory(neuron: Neuron, u0: float, w0: float, steps: int = 60) -> t
     return us, ws
 
 
-def plot_states(neuron: Neuron, report: dict, path: Path) -> None:
+def plot_states(neuron: Neuron, report: dict, path: Path, response: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +289,6 @@ def plot_states(neuron: Neuron, report: dict, path: Path) -> None:
         ax.set(xlim=u_range, ylim=w_range, xlabel="u", ylabel=name, title="phase plane (no input)")
         ax.legend(fontsize=7, loc="best")
     ax = axes[0, -1]
-    response = driven(neuron, report["driven"]["input"], DRIVE_STEPS)
     ax.plot(response["h"], color="C0", lw=1, label="h (before reset)")
     times = report["driven"]["spike_times"]
     ax.plot(times, [response["h"][t] for t in times], "k|", ms=12, label="spikes")
@@ -328,14 +327,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("neuron")
     args = parser.parse_args(argv)
     neuron = instantiate(lookup(load_params(), "neurons", args.neuron, "neuron"))
-    report = analyse(neuron)
     path = FIGURES_DIR / f"dynamics-{args.neuron}.png"
     if neuron.states:
+        response = driven(neuron, drive_of(neuron), DRIVE_STEPS)
+        report = analyse_states(neuron, response)
         print_states(report)
-        plot_states(neuron, report, path)
+        plot_states(neuron, report, path, response)
         (FIGURES_DIR / f"dynamics-{args.neuron}.json").write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {path}")
         return report
+    report = analyse(neuron)
     if "neutral" in report:
         print(report["neutral"])
     for p in report["fixed_points"]:

@@ -40,7 +40,7 @@ _pinned: dict = {"requested": None, "threads": None, "before_torch": False}
 
 def _runtime(params_file: Path) -> dict:
     """The `runtime` section of params.yaml. Every process reads it at start: with libyaml's
-    parser where PyYAML has it (0.02 s instead of 0.13 s for the whole file, measured)."""
+    parser where PyYAML has it (several times faster on the whole file: docs/performance.md)."""
     if not params_file.is_file():
         return {}
     import yaml

@@ -53,7 +53,7 @@ import torch
 from hydra.utils import instantiate
 
 from bench import costs
-from bench.config import load_params
+from bench.config import Cell, load_params
 from bench.neurons.base import BACKENDS, Neuron
 
 DEFAULT_SHAPE = (4, 32, 128, 32, 32)
@@ -107,18 +107,21 @@ def peer_neurons() -> dict[str, Callable]:
 
 
 def bptt_at(ref: str, T: int, device: str) -> dict[str, Callable]:
-    """Every neuron's bptt path as bench/neurons/base.py at git commit `ref` runs it: the same
-    neuron objects (f, g, surrogate of today's code) through that commit's _ThroughTime and
-    _ThroughTimeStates, named "<neuron> bptt@<ref>". A before/after of the time loop in one run."""
+    """Every neuron's bptt path as git commit `ref` runs it (bench/neurons/bptt.py, or base.py
+    before the path had its own module): the same neuron objects (f, g, surrogate of today's code)
+    through that commit's _ThroughTime and _ThroughTimeStates, named "<neuron> bptt@<ref>". A
+    before/after of the time loop in one run."""
     import subprocess
     import types
 
-    shown = subprocess.run(["git", "show", f"{ref}:bench/neurons/base.py"], capture_output=True, text=True)
-    if shown.returncode:
+    for path in ("bench/neurons/bptt.py", "bench/neurons/base.py"):
+        shown = subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True, text=True)
+        if not shown.returncode:
+            break
+    else:
         raise SystemExit(f"bench.perf neurons --against {ref}: git cannot show its bench/neurons/base.py: {shown.stderr.strip()}")
-    source = shown.stdout
-    then = types.ModuleType(f"bench.neurons.base@{ref}")
-    exec(compile(source, f"{ref}:bench/neurons/base.py", "exec"), then.__dict__)
+    then = types.ModuleType(f"bench.neurons.bptt@{ref}")
+    exec(compile(shown.stdout, f"{ref}:{path}", "exec"), then.__dict__)
     out: dict[str, Callable] = {}
     for name, neuron in our_neurons(T, ("bptt",)).items():
         through_time = getattr(then, "_ThroughTimeStates" if neuron.states else "_ThroughTime", None)
@@ -280,7 +283,7 @@ def plain_cell(cfg) -> dict:
     tested. No Lightning, no logging, no files."""
     import copy
 
-    from bench.cell import build
+    from bench.builder import build
 
     torch.manual_seed(cfg.seed)
     datamodule, model = build(cfg)
@@ -318,8 +321,8 @@ def lightning_cell(cfg) -> dict:
 
     import lightning as L
 
-    from bench.cell import build
-    from bench.train import trainer_settings
+    from bench.builder import build
+    from bench.trainer import trainer_settings
 
     torch.manual_seed(cfg.seed)
     datamodule, model = build(cfg)
@@ -374,7 +377,8 @@ def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
 
     from bench import numerics
     from bench.config import cell_config
-    from bench.train import quiet_library_noise, run_cell
+    from bench.train import run_cell  # what is measured: the suite's cell run
+    from bench.trainer import quiet_library_noise
 
     quiet_library_noise()
     cfg = cell_config(load_params(), neuron, task, seed)
@@ -394,7 +398,7 @@ def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
     subprocess.run([sys.executable, "-m", "bench.train", neuron, task, str(seed)], check=True, capture_output=True)
     process = time.perf_counter() - start
     suite_s, lightning_s, plain_s = (statistics.median(times[name]) for name in ("suite", "lightning", "plain"))
-    return {"cell": f"{neuron}/{task}/{seed}", "suite_s": suite_s, "lightning_s": lightning_s, "plain_s": plain_s,
+    return {"cell": str(Cell(neuron, task, seed)), "suite_s": suite_s, "lightning_s": lightning_s, "plain_s": plain_s,
             "overhead": suite_s / plain_s, "lightning_overhead": lightning_s / plain_s, "process_s": process,
             **{f"{name}_test_top1": value for name, value in top1s.items()}}
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from bench.config import Cell, check_name
+from bench.config import Cell, check_name, check_profile
 
 
 def task_seeds(profile: DictConfig, task: str) -> list[int]:
@@ -63,8 +63,6 @@ def sweep_points(profile: DictConfig, neurons: DictConfig) -> list[SweepPoint]:
         if not values:
             raise ValueError(f"{where}: `values` must list the settings to try")
         tasks = tuple(sweep.get("tasks") or profile.tasks)
-        for task in tasks:
-            check_name("task", task)
         for value in values:
             if value != OmegaConf.select(neurons[base], param):
                 points.append(SweepPoint(check_name("sweep point", point_name(base, param, value)), base, param, value, tasks))
@@ -112,9 +110,8 @@ def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig) -> DictCon
     each neuron's code file; each task's code files; each sweep point's neuron settings; every
     cell keyed by its stage name, with the code and the params it tracks. DVC's `foreach` cannot
     compute, so the profile's matrix is expanded here."""
+    profile = check_profile(profile)  # typed: safe names, integer seeds (they reach dvc.yaml's commands)
     baseline, arms = profile.get("baseline"), profile.get("arms") or {}
-    for name in [*profile.neurons, *profile.tasks, *(profile.get("single_seed_tasks") or []), *(profile.get("task_seeds") or {})]:
-        check_name("neuron or task", name)
     for name in profile.get("task_seeds") or {}:
         if name not in profile.tasks:
             raise KeyError(f"profile {profile.name!r}: task_seeds names {name!r}, not one of its tasks {list(profile.tasks)}")

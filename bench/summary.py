@@ -11,7 +11,7 @@ import json
 
 import torch
 
-from bench.cell import build
+from bench.builder import build
 from bench.config import cell_config, load_params
 from bench.efficiency import EfficiencyMetrics
 from bench.neurons.base import Neuron

@@ -2,7 +2,7 @@
 
 Usage: python -m bench.train <neuron> <task> <seed> [key=value ...] [--debug]
 
-Reads params.yaml (run from the repository root) and builds the cell with bench.cell; the
+Reads params.yaml (run from the repository root) and builds the cell with bench.builder; the
 Trainer's callbacks and loggers come from the config (conf/callbacks/, conf/logger/). Overrides
 edit this run's config (e.g. `trainer.max_epochs=1`, `neuron.a=0.5`, or `trainer=ddp
 trainer.devices=2` for one cell on two processes) and are stored in the record.
@@ -23,7 +23,6 @@ uninterrupted run.
 
 import argparse
 import fcntl
-import gc
 import os
 import shutil
 import signal
@@ -36,141 +35,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
-import pandas as pd
-import torch
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.utilities import rank_zero_only
+from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from bench import numerics
-from bench.callbacks import TrainThroughput, peak_memory
-from bench.cell import build
+from bench import numerics, skip_exit_collections
+from bench.builder import build
+from bench.callbacks import peak_memory
 from bench.config import Cell, cell_config, config_hash, load_params
 from bench.module import DivergedError
 from bench.neurons.base import Neuron
 from bench.provenance import provenance
 from bench.record import METRICS, RUNS_DIR, SELECTION, SHOWN, run_dir, write_record
+from bench.trainer import (
+    UsageError,
+    check_trainer,
+    checkpoint_epoch,
+    history,
+    is_global_zero,
+    make_trainer,
+    prepare_work_dir,
+    quiet_library_noise,
+)
 
 WORK_DIR = Path("outputs/runs")  # checkpoints and raw logs (git-ignored)
 SCRATCH_DIR = Path("outputs/scratch")  # records of runs outside the pipeline: runs/ and work/ (git-ignored)
-
-
-def quiet_library_noise() -> None:
-    """Drops what every run would print without telling the user anything about it: Lightning's
-    advertisement for its cloud logger and a deprecation warning inside Lightning's own code."""
-    import logging
-    import warnings
-
-    class NoTips(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            return not str(record.msg).startswith("💡 Tip:")
-
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                 "lightning_utilities.core.rank_zero"):  # the loggers rank_zero_info writes to
-        logging.getLogger(name).addFilter(NoTips())
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-
-
-def is_global_zero() -> bool:
-    """Before the Trainer exists Lightning reads the rank from the launcher's environment
-    (LOCAL_RANK, RANK, SLURM_PROCID); once it runs, the strategy sets the global rank."""
-    return rank_zero_only.rank == 0
-
-
-def checkpoint_epoch(path: Path) -> int:
-    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)["epoch"]
-
-
-def resumable_checkpoint(cfg: DictConfig, work_dir: Path) -> tuple[Path, int] | None:
-    """(the last checkpoint of an earlier, interrupted run of exactly this config, its epoch), if
-    it loads."""
-    last = work_dir / "checkpoints" / "last.ckpt"
-    stamp = work_dir / "config_hash"
-    if not (last.is_file() and stamp.is_file() and stamp.read_text() == config_hash(cfg)):
-        return None
-    try:
-        return last, checkpoint_epoch(last)
-    except Exception as e:  # e.g. killed while writing it
-        print(f"not resuming from {last}: it does not load ({type(e).__name__}: {e})", file=sys.stderr)
-        return None
-
-
-def prepare_work_dir(cfg: DictConfig, work_dir: Path) -> tuple[Path, int] | None:
-    """Keeps the work dir of an interrupted run of this config (returns its checkpoint) or wipes
-    it: a stale checkpoint must never be the "best" one. Only rank 0 touches the files; the other
-    DDP ranks start later (inside fit) and see what rank 0 decided."""
-    resume = resumable_checkpoint(cfg, work_dir)
-    if resume is None and is_global_zero():
-        shutil.rmtree(work_dir, ignore_errors=True)
-        work_dir.mkdir(parents=True)
-        (work_dir / "config_hash").write_text(config_hash(cfg))
-    return resume
-
-
-def make_callbacks(cfg: DictConfig, work_dir: Path) -> tuple[list[L.Callback], ModelCheckpoint, TrainThroughput | None]:
-    """The configured callbacks (conf/callbacks/), checkpoints written to the run's work dir;
-    (all, the checkpoint that selects the tested model, the throughput meter if configured)."""
-    callbacks = []
-    for conf in (cfg.callbacks or {}).values():
-        if conf is None:
-            continue
-        extra = {"dirpath": work_dir / "checkpoints"} if issubclass(get_class(conf._target_), ModelCheckpoint) else {}
-        callbacks.append(instantiate(conf, **extra))
-    mode = "max" if SELECTION.higher_is_better else "min"
-    selecting = [c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor == SELECTION.logged]
-    if len(selecting) != 1 or selecting[0].mode != mode:
-        raise ValueError(
-            f"callbacks: exactly one ModelCheckpoint must monitor {SELECTION.logged!r} with mode {mode!r}: the test "
-            "uses the checkpoint best on validation (conf/callbacks/default.yaml, model_checkpoint)"
-        )
-    throughput = next((c for c in callbacks if isinstance(c, TrainThroughput)), None)
-    return callbacks, selecting[0], throughput
-
-
-def attempts(work_dir: Path) -> list[Path]:
-    """The CSV logs of this work dir's attempts (logs/<n>/, n = 0, 1, ... for resumed runs)."""
-    folders = [p for p in (work_dir / "logs").glob("*") if p.name.isdigit()]
-    return sorted(folders, key=lambda p: int(p.name))
-
-
-def make_loggers(cfg: DictConfig, work_dir: Path) -> list:
-    """The configured loggers (conf/logger/), writing under the run's work dir. A resumed run's
-    CSV logger gets a new version folder (CSVLogger would overwrite an earlier attempt's file)."""
-    loggers = []
-    for conf in (cfg.logger or {}).values():
-        if conf is None:
-            continue
-        extra = {"version": str(len(attempts(work_dir)))} if issubclass(get_class(conf._target_), CSVLogger) else {}
-        loggers.append(instantiate(conf, save_dir=str(work_dir / "logs"), **extra))
-    return loggers
-
-
-def trainer_settings(cfg: DictConfig) -> dict:
-    """The configured Trainer arguments. Lightning's progress bar shows on a terminal and stays out
-    of logs (`+trainer.enable_progress_bar=true|false` decides otherwise); the EpochReport callback
-    writes one line per epoch either way."""
-    return {"enable_progress_bar": sys.stderr.isatty(), "enable_model_summary": False, **OmegaConf.to_container(cfg.trainer)}
-
-
-def check_trainer(cfg: DictConfig) -> None:
-    """Builds the configured Trainer once, without running anything, so that a wrong setting
-    (`trainer.precision=abc`, an unknown key, a GPU that is not there) is one line before any
-    data loads, not a traceback from inside the run."""
-    import logging
-
-    quiet = logging.getLogger("lightning.pytorch")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # its "GPU available" lines are printed by the real run
-    try:
-        L.Trainer(**trainer_settings(cfg), logger=False, enable_checkpointing=False)
-    except Exception as e:
-        raise UsageError(f"trainer settings ({', '.join(f'{k}={v}' for k, v in cfg.trainer.items())}): {e}") from e
-    finally:
-        quiet.setLevel(level)
 
 
 def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | None = None) -> tuple[dict, dict, str]:
@@ -178,14 +68,7 @@ def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | Non
     the checkpoint best on validation."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
-    callbacks, checkpoint, throughput = make_callbacks(cfg, work_dir)
-    trainer = L.Trainer(
-        **trainer_settings(cfg),
-        default_root_dir=work_dir,
-        callbacks=callbacks,
-        logger=make_loggers(cfg, work_dir) or False,
-        use_distributed_sampler=False,  # the DataModule shards the data itself (exact test, no padding)
-    )
+    trainer, checkpoint, throughput = make_trainer(cfg, work_dir)
     # weights_only=False: our own checkpoints also hold optimizer and numpy RNG states
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume and resume[0], weights_only=False)
     by_epoch = dict(module.test_top1_by_epoch)  # before the best checkpoint is loaded back for the test
@@ -219,26 +102,6 @@ def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | Non
         **peak_memory(),
     }
     return metrics, facts, module.test_predictions.to_csv(index=False)
-
-
-def history(work_dir: Path) -> str | None:
-    """Per-epoch logged metrics as CSV (one row per epoch), for training curves, in the record's
-    units (accuracies in percent, as in record.json and the tables); for a resumed run, an epoch
-    logged by several attempts keeps the last attempt's values."""
-    paths = [p / "metrics.csv" for p in attempts(work_dir) if (p / "metrics.csv").is_file()]
-    if not paths:
-        return None
-    logged = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
-    logged = logged[[c for c in logged.columns if not c.startswith("test/") and c != "step"]]
-    per_epoch = logged.groupby("epoch", sort=False).last()  # last non-null value of each column
-    per_epoch = per_epoch.dropna(how="all").sort_index().reset_index()
-    percent = [c for c in per_epoch if c.rpartition("/")[2].startswith("top")]  # val/top1, val/top5, ...
-    per_epoch[percent] = 100 * per_epoch[percent]  # logged as fractions by torchmetrics
-    return per_epoch.to_csv(index=False, float_format="%.6g")
-
-
-class UsageError(Exception):
-    """A problem with what was asked for (names, overrides, files): one line, no traceback."""
 
 
 def is_pipeline_run(neuron: str, task: str, seed: int, overrides: list[str]) -> bool:
@@ -301,7 +164,7 @@ def _run_cell(cfg: DictConfig, overrides: list[str], out_dir: Path, work_dir: Pa
         record["metrics"], facts, predictions = fit_and_test(cfg, work_dir, resume)
         record.update(facts)
     except SIGTERMException:  # preempted, timed out, stopped: no record, a resumable work dir
-        print(f"cell {cfg.neuron_name}/{cfg.task_name}/{cfg.seed} stopped by SIGTERM; no record written; "
+        print(f"cell {Cell(cfg.neuron_name, cfg.task_name, cfg.seed)} stopped by SIGTERM; no record written; "
               "rerun it to resume from its last epoch checkpoint", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as e:  # recorded, then re-raised unless it is a divergence (a real outcome)
@@ -320,7 +183,7 @@ def _run_cell(cfg: DictConfig, overrides: list[str], out_dir: Path, work_dir: Pa
             (work_dir / "config_hash").unlink(missing_ok=True)  # finished: a rerun trains afresh
     if error is not None and not isinstance(error, DivergedError):
         traceback.print_exception(error)
-        raise SystemExit(f"cell {cfg.neuron_name}/{cfg.task_name}/{cfg.seed} failed; wrote {out_dir}/record.json")
+        raise SystemExit(f"cell {Cell(cfg.neuron_name, cfg.task_name, cfg.seed)} failed; wrote {out_dir}/record.json")
     return record
 
 
@@ -379,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
               "(only `dvc repro` writes there)", file=sys.stderr)
     m = record.get("metrics", {})
     print(
-        f"{args.neuron}/{args.task}/{args.seed}: {record['status']}"
+        f"{Cell(args.neuron, args.task, args.seed)}: {record['status']}"
         + "".join(f", {x.label} {m[x.name]:{x.fmt}}" for x in SHOWN if m.get(x.name) is not None)
         + f" in {record['provenance']['wall_s']} s",
         file=sys.stderr,
@@ -389,7 +252,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    # The interpreter's last garbage collections at exit walk every object torch, Lightning and
-    # torchmetrics made on import: 1.3-1.5 s of a 9 s cell process (measured). Frozen objects are
-    # skipped; everything the run writes is closed by now.
-    gc.freeze()
+    skip_exit_collections()

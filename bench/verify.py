@@ -11,6 +11,10 @@ A cell is `identical` (every compared value equal), `within tolerance` (numbers 
 most T, in the metric's own unit) or `different` (the differing fields are listed); a committed
 record made under another config than params.yaml now asks for is `stale` (re-run its stage
 first). The exit code is non-zero unless every cell is identical or within tolerance.
+
+Before training, each cell's record is compared with this machine's kernel fingerprint
+(`python -m bench.numerics fingerprint`): where they differ, it says at once which kernels will
+give other bits ("expect other bits: ..."), instead of after the whole re-run.
 """
 
 import argparse
@@ -21,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.config import cell_config, config_hash, load_params
+from bench.config import Cell, cell_config, config_hash, load_params
 from bench.plan import all_cells
 from bench.record import HISTORY_FILE, PREDICTIONS_FILE, RECORD_FILE, RUNS_DIR, read_record, run_dir
 
@@ -67,7 +71,10 @@ def verify_cell(params, task: str, neuron: str, seed: int, scratch: Path, tolera
     committed = read_record(committed_dir / RECORD_FILE).model_dump(exclude_unset=True)
     if committed.get("provenance", {}).get("config_hash") != config_hash(cell_config(params, neuron, task, seed)):
         return "stale", [f"made under another config than params.yaml asks for; re-run `dvc repro` for {task}/{neuron}/{seed}"]
-    cell = f"{task}/{neuron}/{seed}"
+    cell = str(Cell(neuron, task, seed))
+    kernels = other_kernels(committed)
+    if kernels:
+        print(f"{cell}: expect other bits: this machine's kernels differ from the record's in {', '.join(kernels)}", flush=True)
     # the thread count is part of the config (runtime.cpu_threads), like the CPU's instruction set
     command = [sys.executable, "-m", "bench.verify", cell, "--into", str(scratch)]
     run = subprocess.run(command, capture_output=True, text=True)
@@ -84,13 +91,35 @@ def verify_cell(params, task: str, neuron: str, seed: int, scratch: Path, tolera
     return verdict, differing
 
 
+def other_kernels(committed: dict) -> list[str]:
+    """The kernels whose fingerprint on this machine differs from the one the record was made
+    with (provenance.numerics.fingerprint; none for a record that has none)."""
+    made_with = (committed.get("provenance", {}).get("numerics") or {}).get("fingerprint") or {}
+    if not made_with:
+        return []
+    from bench import numerics
+
+    here = numerics.fingerprint()
+    return sorted(k for k in made_with.keys() | here.keys() if made_with.get(k) != here.get(k))
+
+
+def parse_cell(name: str, planned: list[Cell] | None) -> tuple[str, str, int]:
+    """`<task>/<neuron>/<seed>` as (task, neuron, seed); one of params.yaml's planned cells when
+    `planned` is given."""
+    parts = name.split("/")
+    cell = Cell(parts[1], parts[0], int(parts[2])) if len(parts) == 3 and parts[2].isdigit() else None
+    if cell is None or (planned is not None and cell not in planned):
+        example = f" (e.g. {planned[0]})" if planned else ""
+        what = "is not a cell of params.yaml's plan" if cell else "is not of the form <task>/<neuron>/<seed>"
+        raise SystemExit(f"bench.verify: {name} {what}; name a cell as its folder under results/runs/, "
+                         f"<task>/<neuron>/<seed>{example}")
+    return cell.task, cell.neuron, cell.seed
+
+
 def choose(params, named: list[str], sample: int, seed: int) -> list[tuple[str, str, int]]:
     if named:
-        cells = []
-        for name in named:
-            task, neuron, cell_seed = name.split("/")
-            cells.append((task, neuron, int(cell_seed)))
-        return cells
+        planned = all_cells(params) if params is not None else None
+        return [parse_cell(name, planned) for name in named]
     committed = [(c.task, c.neuron, c.seed) for c in all_cells(params)
                  if (run_dir(c.task, c.neuron, c.seed) / RECORD_FILE).is_file()]
     if not committed:

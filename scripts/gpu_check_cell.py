@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))  # tests.fixtures
 import torch  # noqa: E402
 
 import bench.config  # noqa: E402
-from bench.cell import build  # noqa: E402
+from bench.builder import build  # noqa: E402
 from bench.config import cell_config, load_params  # noqa: E402
 from bench.train import run_cell  # noqa: E402
 

@@ -8,10 +8,10 @@
 #
 # The data splits the cells share run first, through `dvc repro`. The train cells and the neurons'
 # dynamics stages DVC finds out of date go into one work list, longest expected first
-# (`python -m bench.cells --schedule`: a cell is expected to take what its record took); each of
-# the K workers is one `python -m bench.run_cells --queue` process that takes the next stage from
+# (`python -m bench.worklist --schedule`: a cell is expected to take what its record took); each of
+# the K workers is one `python -m bench.runner --queue` process that takes the next stage from
 # the list whenever it is free and runs it exactly as DVC would (same command, DVC_STAGE set),
-# which saves DVC's and the imports' ~16 s per stage (bench/run_cells.py). When every stage
+# which saves DVC's and the imports' ~16 s per stage (bench/runner.py). When every stage
 # succeeded, one `dvc commit` of the `train` and `dynamics` groups enters them all in dvc.lock
 # (up-to-date stages stay as they are); otherwise only those that succeeded are committed. Then
 # the leaderboard. Each phase's seconds are printed.
@@ -42,7 +42,7 @@ phase "data splits"
 
 # The train and dynamics stages whose results are missing or out of date (--force: all of them).
 queue=$(mktemp)
-python -m bench.cells --schedule $force >"$queue"
+python -m bench.worklist --schedule $force >"$queue"
 echo "repro-parallel.sh: $(grep -c '^train@' "$queue" || true) cells to train and" \
   "$(grep -c '^dynamics@' "$queue" || true) dynamics stages on $K workers"
 phase "work list"
@@ -54,7 +54,7 @@ if [ -s "$queue" ]; then
   for ((k = 0; k < K; k++)); do
     (
       export CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads
-      python -m bench.run_cells --no-commit --done "$done" --queue "$queue" || echo "worker $k" >>"$failed"
+      python -m bench.runner --no-commit --done "$done" --queue "$queue" || echo "worker $k" >>"$failed"
     ) &
   done
   wait

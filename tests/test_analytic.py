@@ -106,11 +106,12 @@ def test_each_layer_is_calibrated_for_what_it_receives():
     identity shortcut: its branch's alpha / sqrt(2); every other layer: i.i.d. at the model's alpha."""
     from omegaconf import OmegaConf
 
-    from bench.cell import neuron_factory
+    from bench.builder import neuron_factory
     from bench.models.resnet import SpikingResNet19
     from bench.neurons.base import Neuron
 
-    neuron = {"_target_": "bench.neurons.lif.LIF", "surrogate": {"_target_": "bench.neurons.surrogate.AnalyticWindow"}}
+    window = {"_target_": "bench.neurons.surrogate.AnalyticWindow", "kappa": 2.5066282746310002}
+    neuron = {"_target_": "bench.neurons.lif.LIF", "surrogate": window}
     cfg = OmegaConf.create({"neuron": neuron, "runtime": {"neuron_backend": "eager"},
                             "task": {"T": 4, "encoding": "direct", "model": {"alpha": 1.0}}})
     model = SpikingResNet19(neuron_factory(cfg), input_shape=(3, 8, 8), num_classes=10)

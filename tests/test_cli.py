@@ -43,4 +43,4 @@ def test_snnbench_lists_and_dispatches_commands(capsys):
 def test_the_console_script_is_installed():
     script = Path(sys.executable).parent / "snnbench"
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True).stdout
-    assert "run-cells" in out
+    assert "run-stages" in out

@@ -217,7 +217,7 @@ def _imported_bench_files(neuron: str, root) -> set[str]:
     code = (
         "import sys, torch\n"
         "from bench.config import cell_config, load_params\n"
-        "from bench.cell import build\n"
+        "from bench.builder import build\n"
         f"dm, m = build(cell_config(load_params(), {neuron!r}, 'randman', 0))\n"
         "m(torch.zeros(2, 25, 20))\n"
         "print('\\n'.join(sorted(getattr(v, '__file__', None) or '' for k, v in sys.modules.items()"

@@ -13,7 +13,8 @@ import torch
 
 from bench.config import cell_config, load_params
 from bench.neurons.lif import LIF
-from bench.train import UsageError, main, run_cell
+from bench.train import main, run_cell
+from bench.trainer import UsageError
 
 from conftest import ROOT, wait_for_loadable
 

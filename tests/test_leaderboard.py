@@ -13,8 +13,9 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from bench.cite import entry
-from bench.leaderboard import build, publish, read_reported
+from bench.leaderboard import publish
 from bench.leaderboard.records import load_records
+from bench.leaderboard.stage import build, read_reported
 from bench.leaderboard.stats import leaderboard_table, select_profile
 from bench.record import Record
 
@@ -331,7 +332,7 @@ def test_a_record_made_under_another_config_is_stale_not_a_number(results, monke
     number: its row counts it as missing and names it with the command that refreshes it."""
     hashes = {(n, "digits", s): None for n in ("lif", "qif") for s in (0, 1, 2)}  # the fixture's records have none
     hashes["qif", "digits", 1] = "the config params.yaml asks for now"
-    monkeypatch.setattr("bench.leaderboard.expected_config_hashes", lambda params: hashes)
+    monkeypatch.setattr("bench.leaderboard.stage.expected_config_hashes", lambda params: hashes)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
     monkeypatch.chdir(results)
     table, _ = build(results / "runs", results / "results", PROFILE, params=OmegaConf.create({"profile": PROFILE}))
@@ -449,7 +450,7 @@ def test_a_sweep_becomes_a_sensitivity_table_and_plot_with_paired_cis(results, m
     params = OmegaConf.create({"profile": PROFILE, "neurons": {"qif": neuron, "lif": {}}, "plan": {"cells": cells, "points": {
         "qif-a-0p5": {"base": "qif", "param": "a", "value": 0.5, "neuron": {**neuron, "a": 0.5}},
         "qif-a-1": {"base": "qif", "param": "a", "value": 1.0, "neuron": {**neuron, "a": 1.0}}}}})
-    monkeypatch.setattr("bench.leaderboard.expected_config_hashes", lambda params: None)
+    monkeypatch.setattr("bench.leaderboard.stage.expected_config_hashes", lambda params: None)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
     monkeypatch.chdir(results)
     table, _ = build(results / "runs", results / "results", PROFILE, params=params)

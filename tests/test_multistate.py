@@ -1,6 +1,8 @@
 """Neurons with more than one state (ALIF, AdEx, Izhikevich) against independent simulations of
 their published equations, and the interface's rules for multi-state neurons."""
 
+import math
+
 import pytest
 import torch
 
@@ -110,7 +112,7 @@ def test_adex_spike_adds_b_to_the_adaptation_current():
 
 
 def test_analytic_window_refuses_a_neuron_with_two_states():
-    neuron = ALIF(surrogate=AnalyticWindow())
+    neuron = ALIF(surrogate=AnalyticWindow(kappa=math.sqrt(2 * math.pi)))
     with pytest.raises(ValueError, match=r"ALIF has the states \(u, a\).*fixed surrogate"):
         neuron.calibrate(T=8, alpha=1.0)
 
@@ -146,7 +148,7 @@ def test_learnable_parameters_of_a_second_state_get_the_same_gradients_fused():
     lambda **k: Izhikevich(learnable=["a", "b", "d", "c"], **k),  # b and c move the resting state
 ], ids=["alif", "adex", "adex-soft", "izhikevich"])
 def test_bptt_gradients_of_input_and_every_parameter_equal_eager(make):
-    """The hand-written multi-state backward (bench.neurons.base._ThroughTimeStates), including
+    """The hand-written multi-state backward (bench.neurons.bptt._ThroughTimeStates), including
     parameters of g, on_spike, firing_threshold and the resting state."""
     x = torch.randn(12, 16, 24, generator=torch.Generator().manual_seed(2)) * 0.8 + 0.4
     weights = torch.linspace(-1, 1, 24)

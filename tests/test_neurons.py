@@ -223,7 +223,8 @@ def test_qif_quadratic_cannot_overflow_into_nan():
 
 def test_uncalibrated_analytic_window_is_a_clear_error():
     with pytest.raises(RuntimeError, match="calibrate"):
-        QIF(surrogate=AnalyticWindow()).forward(torch.randn(2, 3, requires_grad=True)).sum().backward()
+        neuron = QIF(surrogate=AnalyticWindow(kappa=math.sqrt(2 * math.pi)))
+        neuron.forward(torch.randn(2, 3, requires_grad=True)).sum().backward()
 
 
 def test_fused_falls_back_to_eager_with_a_warning_where_compilation_fails(monkeypatch):

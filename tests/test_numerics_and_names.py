@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from bench.compose import compose
@@ -81,7 +82,6 @@ def test_the_thread_count_is_the_configs_not_the_launchers():
 
 
 def test_a_cell_trained_in_a_process_that_loaded_torch_first_still_gets_its_thread_count():
-    import torch
 
     from bench.numerics import pinned_threads
 
@@ -123,9 +123,35 @@ def test_compose_refuses_a_shell_metacharacter_task_and_keeps_params_yaml(tmp_pa
     assert params.read_text() == "unchanged\n" and not (tmp_path / "x").exists()
 
 
+def copy_of_the_config(tmp_path):
+    for folder in ("conf", "hydra_plugins"):
+        subprocess.run(["cp", "-r", str(ROOT / folder), str(tmp_path)], check=True)
+    (tmp_path / "params.yaml").write_bytes((ROOT / "params.yaml").read_bytes())
+
+
+@pytest.mark.parametrize("override, message", [
+    ("profile.seeds=['0;touch PWNED']", "profile.seeds"),  # issue 34 (1), as written
+    ("profile.seeds=[4294967296]", "profile.seeds holds 4294967296; a seed is an integer from 0 to 4294967295"),
+    ("+profile.task_seeds={randman: ['1 $(touch PWNED)']}", "task_seeds"),
+    ("profile.sweeps=[{neuron: lif, param: _target_, values: [builtins.print]}]", "is a Hydra keyword"),
+    ("+profile.nuerons=[lif]", "nuerons"),  # a typo is not ignored either
+])
+def test_compose_refuses_what_would_reach_a_command_line_unchecked(tmp_path, override, message):
+    """Everything of a profile that reaches dvc.yaml's commands is typed by one schema
+    (bench.config.Profile) before a plan is written; nothing runs, params.yaml is kept."""
+    copy_of_the_config(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "bench.compose", override], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert (tmp_path / "params.yaml").read_bytes() == (ROOT / "params.yaml").read_bytes()
+    assert not (tmp_path / "PWNED").exists()
+
+
 def test_dvc_yaml_passes_names_as_quoted_words():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name in ("prepare", "dynamics", "train"):
         cmd = stages[name].get("do", stages[name])["cmd"].split("#")[0]
-        for word in ("${item.neuron}", "${item.task}", "${key}"):
+        for word in ("${item.neuron}", "${item.task}", "${item.seed}", "${key}"):
             assert word not in cmd or f"'{word}'" in cmd, cmd
+

@@ -6,7 +6,7 @@ import json
 import pytest
 from torchvision import datasets
 
-from bench.cell import build
+from bench.builder import build
 from bench.config import cell_config, load_params
 from bench.train import run_cell
 

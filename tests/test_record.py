@@ -56,6 +56,42 @@ def test_atomic_writes_leave_the_old_file_when_the_writer_fails(tmp_path):
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.md"]
 
 
+def test_a_killed_record_writer_never_leaves_the_cell_without_its_record(tmp_path):
+    """The attack of issue 34 (8): SIGKILL a process that keeps replacing a record folder. With
+    a remove-then-rename there is a moment when neither the old nor the new folder is in place."""
+    out = tmp_path / "runs/digits/qif/0"
+    write_record(out, OK)
+    writer = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom bench.record import write_record\n"
+              f"ok = {OK!r}\nfor i in range(100000):\n    write_record({str(out)!r}, {{**ok, 'overrides': [str(i)]}})\n")
+    for delay in [0.05 * k for k in range(1, 21)]:  # kills land at many points of the loop
+        proc = subprocess.Popen([sys.executable, "-c", writer])
+        try:
+            proc.wait(timeout=1.0 + delay)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert read_record(out / "record.json").neuron == "qif", f"killed after {1.0 + delay:.2f} s"
+
+
+def test_a_folder_set_aside_by_a_killed_writer_is_restored(tmp_path, monkeypatch):
+    """Where the file system cannot exchange two folders, the old one is set aside first; a kill
+    before the new one lands leaves it aside, and the next write puts it back in place first."""
+    import bench.atomic
+
+    out = tmp_path / "runs/digits/qif/0"
+    write_record(out, OK)
+    monkeypatch.setattr(bench.atomic, "_exchange", lambda a, b: False)
+    real_replace = bench.atomic.os.replace
+    monkeypatch.setattr(bench.atomic.os, "replace", lambda a, b: real_replace(a, b) if str(b).endswith(".old") else 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # the "kill": after setting the old folder aside
+        write_record(out, {**OK, "seed": 0, "overrides": ["new"]})
+    monkeypatch.setattr(bench.atomic.os, "replace", real_replace)
+    assert not out.exists() and len(list(out.parent.glob(".0.*.old"))) == 1
+    with pytest.raises(RuntimeError), atomic_path(out):  # a later write, even a failed one, restores it first
+        raise RuntimeError("failed")
+    assert read_record(out / "record.json").overrides == [] and not list(out.parent.glob(".0.*"))
+
+
 def test_the_spec_is_consistent():
     names = [m.name for m in METRICS]
     assert len(names) == len(set(names)) and PRIMARY in SHOWN
@@ -84,7 +120,7 @@ def test_adding_a_metric_is_one_spec_entry(tmp_path):
         path.write_text(json.dumps(record))
     (tmp_path / "results").mkdir()
     code = (
-        "from pathlib import Path\nfrom omegaconf import OmegaConf\nfrom bench.leaderboard import build\n"
+        "from pathlib import Path\nfrom omegaconf import OmegaConf\nfrom bench.leaderboard.stage import build\n"
         "profile = OmegaConf.create({'name': 't', 'neurons': ['qif'], 'tasks': ['digits'], 'seeds': [0, 1], "
         "'single_seed_tasks': []})\nbuild(Path('runs'), Path('results'), profile)\n"
     )

@@ -17,8 +17,8 @@ import lightning as L
 import pytest
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
-from bench.cells import DYNAMICS_S
 from bench.config import cell_config, load_params
+from bench.worklist import DYNAMICS_S
 
 from conftest import run, sh, wait_for_loadable
 
@@ -85,7 +85,7 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     assert "2 cells to train and 2 dynamics stages on 2 workers" in out
     assert "Running stage 'dynamics@" not in out
     assert all((repo / f"results/figures/dynamics-{n}.json").exists() for n in ("lif", "qif"))
-    for cell in ("lif/digits/0", "qif/digits/0"):
+    for cell in ("digits/lif/0", "digits/qif/0"):
         assert f"{cell}: ok" in out
     # both cells trained at the same time: each started before the other finished
     starts, ends, devices = {}, {}, set()
@@ -103,19 +103,19 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     # the workers' list: longest expected first (a cell: what its record took)
     expected = {f"train@{n}-digits-0": json.loads((repo / f"results/runs/digits/{n}/0/record.json").read_text())
                 ["provenance"]["wall_s"] for n in ("lif", "qif")} | {"dynamics@lif": DYNAMICS_S, "dynamics@qif": DYNAMICS_S}
-    assert sh(sys.executable, "-m", "bench.cells", "--schedule", "--all", cwd=repo).split() == sorted(
+    assert sh(sys.executable, "-m", "bench.worklist", "--schedule", "--all", cwd=repo).split() == sorted(
         expected, key=lambda stage: -expected[stage])
-    assert sh(sys.executable, "-m", "bench.cells", "--schedule", cwd=repo).strip() == ""
+    assert sh(sys.executable, "-m", "bench.worklist", "--schedule", cwd=repo).strip() == ""
     # the work list for SLURM arrays: nothing left to train, every cell with --all
-    assert sh(sys.executable, "-m", "bench.cells", cwd=repo).strip() == ""
-    assert sh(sys.executable, "-m", "bench.cells", "--all", cwd=repo).split("\n")[:2] == [
+    assert sh(sys.executable, "-m", "bench.worklist", cwd=repo).strip() == ""
+    assert sh(sys.executable, "-m", "bench.worklist", "--all", cwd=repo).split("\n")[:2] == [
         "lif digits 0 train@lif-digits-0", "qif digits 0 train@qif-digits-0"]
 
 
 def test_cells_trained_in_one_process_equal_their_own_dvc_stage(repo):
-    # bench.run_cells trains both cells in one process (qif after lif and a phase portrait) and commits them ...
+    # bench.runner trains both cells in one process (qif after lif and a phase portrait) and commits them ...
     stages = ("train@lif-digits-0", "dynamics@qif", "train@qif-digits-0")
-    sh(sys.executable, "-m", "bench.run_cells", *stages, cwd=repo)
+    sh(sys.executable, "-m", "bench.runner", *stages, cwd=repo)
     assert "up to date" in sh("dvc", "status", *stages, cwd=repo)
     files = ("record.json", "history.csv", "test-predictions.csv")
     cell = repo / "results/runs/digits/qif/0"
@@ -130,7 +130,7 @@ def test_cells_trained_in_one_process_equal_their_own_dvc_stage(repo):
     assert a["metrics"] == b["metrics"] and a["best_epoch"] == b["best_epoch"]
     assert a["provenance"]["config_hash"] == b["provenance"]["config_hash"]
     # a name that is not a planned stage is refused before anything trains
-    out = run(sys.executable, "-m", "bench.run_cells", "train@lif-digits-9", cwd=repo)
+    out = run(sys.executable, "-m", "bench.runner", "train@lif-digits-9", cwd=repo)
     assert out.returncode != 0 and "not train or dynamics stages of params.yaml's plan: train@lif-digits-9" in out.stderr
 
 
@@ -197,7 +197,7 @@ def test_a_slurm_array_task_trains_its_cell_and_commits_it(in_repo, tmp_path):
 def test_workers_sharing_a_work_list_take_each_stage_once(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from bench.run_cells import take
+    from bench.runner import take
 
     queue = tmp_path / "queue"
     stages = [f"train@lif-randman-{i}" for i in range(200)]
@@ -217,7 +217,7 @@ def test_workers_sharing_a_work_list_take_each_stage_once(tmp_path):
 
 
 def test_a_stopped_worker_stops_while_a_failed_cell_lets_it_go_on(monkeypatch, capsys):
-    from bench import run_cells, train
+    from bench import runner, train
     from bench.config import Cell
 
     def stopped(argv):
@@ -225,12 +225,12 @@ def test_a_stopped_worker_stops_while_a_failed_cell_lets_it_go_on(monkeypatch, c
 
     monkeypatch.setattr(train, "main", stopped)
     with pytest.raises(SystemExit) as exit_:
-        run_cells.run(Cell("lif", "randman", 0))
+        runner.run(Cell("lif", "randman", 0))
     assert exit_.value.code == 143
 
     def failed(argv):
-        raise SystemExit("cell lif/randman/0 failed; wrote its record")
+        raise SystemExit("cell randman/lif/0 failed; wrote its record")
 
     monkeypatch.setattr(train, "main", failed)
-    assert run_cells.run(Cell("lif", "randman", 0)) is False
+    assert runner.run(Cell("lif", "randman", 0)) is False
     assert "train@lif-randman-0 failed" in capsys.readouterr().err

@@ -63,7 +63,7 @@ def test_cli_prints_json(in_repo, capsys):
 def test_the_reference_code_variants_of_the_backbones(in_repo):
     """TET's VGGSNN (biased convolutions, kaiming fan-out), TET's ResNet-19 (64-channel stem, plain
     BatchNorm) and SEW-ResNet-34 (ADD), counted independently of the code that builds them."""
-    from bench.cell import build
+    from bench.builder import build
     from bench.config import cell_config, load_params
     from bench.models.layers import TdBatchNorm2d
     from bench.models.resnet import SpikingResNet34

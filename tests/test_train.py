@@ -5,10 +5,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from bench.cell import build
+from bench.builder import build
 from bench.config import cell_config, load_params
 from bench.neurons.base import Neuron
-from bench.train import main, make_callbacks, make_loggers, run_cell
+from bench.train import main, run_cell
+from bench.trainer import make_callbacks, make_loggers
 
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2"]
 

@@ -15,7 +15,9 @@ from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 from torchvision.transforms import v2
 
-from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout, with_transform
+from bench.data.fingerprint import labels_fingerprint
+from bench.data.root import dataset_root
+from bench.data.splits import holdout_splits, stratified_holdout, with_transform
 
 VARIANTS = {
     # name: (torchvision class, folder under the data root, base folder, classes, mean, std)

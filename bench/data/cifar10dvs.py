@@ -35,7 +35,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from bench.data.events import NORMALISATIONS, SLICINGS, Augmented, EventFrames
-from bench.data.root import dataset_root, labels_fingerprint
+from bench.data.fingerprint import labels_fingerprint
+from bench.data.root import dataset_root
 
 PROTOCOLS = ("first90", "tebn", "tet70", "random")
 HOWTO = (

@@ -69,13 +69,13 @@ class ClassificationDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.source = source
-        self.prepared_dir = Path(prepared_dir)  # bench.config.prepared_dir(task), passed by bench.cell
+        self.prepared_dir = Path(prepared_dir)  # bench.config.prepared_dir(task), passed by bench.builder
         self.split_file = self.prepared_dir / SPLIT_FILE
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory  # None: when on GPU
-        self.shuffle_seed = shuffle_seed  # bench.cell passes the cell's seed
+        self.shuffle_seed = shuffle_seed  # bench.builder passes the cell's seed
         # the test split as a second validation loader: the max test top-1 over epochs that the
         # literature reports (optimistic); selection and the headline never see it
         self.test_every_epoch = test_every_epoch

@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
-from bench.data.root import fingerprint
+from bench.data.fingerprint import fingerprint
 
 
 @cache
@@ -20,6 +20,17 @@ def digit_images() -> tuple[np.ndarray, np.ndarray]:
     """(images [1797, 64] float32 with values 0..16, labels int64), as scikit-learn ships them."""
     images, labels = load_digits(return_X_y=True)
     return images.astype(np.float32), labels.astype(np.int64)
+
+
+def standardised(split: dict[str, Any], shape: tuple[int, ...]) -> dict[str, TensorDataset]:
+    """train/val/test of the split, each image reshaped to `shape` and its pixels (0..16)
+    standardised with the training set's mean and std."""
+    images, labels = digit_images()
+    x = torch.from_numpy(images).reshape(-1, *shape)
+    y = torch.from_numpy(labels)
+    train = x[split["train"]]
+    mean, std = train.mean(), train.std()
+    return {name: TensorDataset((x[split[name]] - mean) / std, y[split[name]]) for name in ("train", "val", "test")}
 
 
 def digits_fingerprint() -> str:
@@ -68,9 +79,4 @@ class Digits:
         }
 
     def datasets(self, split: dict[str, Any], folder: Path | None = None) -> dict[str, TensorDataset]:
-        images, labels = digit_images()
-        x = torch.from_numpy(images).reshape(-1, *self.input_shape)
-        y = torch.from_numpy(labels)
-        train = x[split["train"]]
-        mean, std = train.mean(), train.std()
-        return {name: TensorDataset((x[split[name]] - mean) / std, y[split[name]]) for name in ("train", "val", "test")}
+        return standardised(split, self.input_shape)

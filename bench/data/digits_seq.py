@@ -7,10 +7,9 @@ not carry over between steps sees a bag of pixel groups without their positions.
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import TensorDataset
 
-from bench.data.digits import Digits, digit_images, digits_fingerprint
+from bench.data.digits import Digits, digits_fingerprint, standardised
 
 PIXELS = 64
 
@@ -39,9 +38,4 @@ class SequentialDigits:
         if split.get("generator", {}).get("steps") != self.steps:
             raise ValueError(f"digits-seq: the split was made for {split.get('generator', {}).get('steps')} steps, the task asks "
                              f"for {self.steps}; re-run `dvc repro prepare@<task>`")
-        images, labels = digit_images()
-        x = torch.from_numpy(images).reshape(-1, self.steps, self.pixels_per_step)
-        y = torch.from_numpy(labels)
-        train = x[split["train"]]
-        mean, std = train.mean(), train.std()
-        return {name: TensorDataset((x[split[name]] - mean) / std, y[split[name]]) for name in ("train", "val", "test")}
+        return standardised(split, (self.steps, self.pixels_per_step))

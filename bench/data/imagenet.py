@@ -12,7 +12,9 @@ from typing import Any
 from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 
-from bench.data.root import dataset_root, holdout_splits, labels_fingerprint, stratified_holdout, with_transform
+from bench.data.fingerprint import labels_fingerprint
+from bench.data.root import dataset_root
+from bench.data.splits import holdout_splits, stratified_holdout, with_transform
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HOWTO = (

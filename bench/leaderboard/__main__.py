@@ -1,3 +1,4 @@
-from bench.leaderboard import main
+from bench.leaderboard.stage import main
 
-main()
+if __name__ == "__main__":
+    main()

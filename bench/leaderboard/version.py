@@ -23,6 +23,7 @@ import yaml
 
 from bench.provenance import git_state
 
+VERSIONS_FILE = Path("results/leaderboard/table-versions.csv")  # the version history (the stage's `persist`ed output)
 HISTORY_COLUMNS = ["profile", "version", "date", "content_hash", "git_commit", "git_dirty", "dvc_lock_hash", "changes"]
 IDENTITY_COLUMNS = ["task", "neuron", "kind"]
 

@@ -9,7 +9,7 @@ from bench.models.layers import SeqToANN, TdBatchNorm2d
 from bench.neurons.base import Neuron
 
 # neuron(stem=True) for the layer that receives the encoded input; neuron(alpha=...) where a
-# layer's input has another tdBN scale than the model's alpha (see bench.cell.neuron_factory)
+# layer's input has another tdBN scale than the model's alpha (see bench.builder.neuron_factory)
 NeuronFactory = Callable[..., Neuron]
 
 

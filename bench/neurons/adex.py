@@ -57,6 +57,3 @@ class AdEx(Neuron):
     def on_spike(self, w: Tensor) -> Tensor:
         return w + self.b
 
-    @property
-    def rest(self) -> Tensor:
-        return self.u_rest

@@ -35,6 +35,3 @@ class ALIF(Neuron):
     def firing_threshold(self, a: Tensor) -> Tensor:
         return self.threshold + self.beta * a
 
-    @property
-    def rest(self) -> Tensor:
-        return self.u_rest

@@ -30,10 +30,11 @@ POINTS_PER_SIGMA = 100
 SPAN_SIGMAS = 12.0
 
 
-def _map(neuron, u: np.ndarray) -> np.ndarray:
-    """g(u) = u + f(u) in float64, with the neuron's current parameter values."""
+def return_map(neuron, u: np.ndarray) -> np.ndarray:
+    """The null-input map g(u) = u + f(u) (paper.md's g; not a multi-state neuron's g) in float64,
+    with the neuron's current parameter values."""
     with torch.no_grad():
-        t = torch.from_numpy(u)
+        t = torch.as_tensor(u, dtype=torch.float64)
         return (t + neuron.f(t).to(torch.float64)).numpy()
 
 
@@ -69,7 +70,7 @@ def potential_moments(neuron, sigma_x: float, T: int, repeated_input: bool = Fal
     grid = lo + step * np.arange(int(math.ceil((hi - lo) / step)) + 1)
     n = len(grid)
     kernel = _gaussian_bin_masses(sigma_x, step)
-    g = _map(neuron, grid)
+    g = return_map(neuron, grid)
     fires = grid >= theta
 
     # mass mapped below the grid, or (soft reset: it is not sent back to u_reset) above it
@@ -114,7 +115,7 @@ def _repeated_input_moments(neuron, sigma_x: float, T: int) -> tuple[np.ndarray,
     bound = RUNAWAY * (neuron.threshold + T * sigma_x)
     means, variances = [], []
     for t in range(1, T + 1):
-        h = _map(neuron, u) + x
+        h = return_map(neuron, u) + x
         if (escaped := float(weights @ ~(np.abs(h) < bound))) > 1e-6:
             raise ValueError(
                 f"{type(neuron).__name__}: the potential runs away under repeated input of std {sigma_x:g} "

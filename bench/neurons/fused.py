@@ -49,11 +49,10 @@ class ScalarsOnce(CustomGraphPass):
     """TorchInductor inlines a pointwise value into every kernel that reads it. For a value of the
     neuron's scalar parameters (1 / tau, a square root in a resting state) that means the
     arithmetic is redone for every 8 elements of a layer-sized kernel: the kernel's inputs may
-    alias its outputs, so the C++ compiler cannot hoist it out of the loop. Izhikevich's forward
-    took 58.8 ms with it and 10.6 ms with the same values as Python constants (docs/performance.md,
-    [4, 32, 128, 32, 32], one thread). This pass computes
-    each such value into its own one-element buffer that the big kernels then load. CPU only: a
-    GPU kernel's threads redo such arithmetic in parallel, where an extra launch would cost more."""
+    alias its outputs, so the C++ compiler cannot hoist it out of the loop (its cost:
+    docs/performance.md, "The fused path at its real cost"). This pass computes each such value
+    into its own one-element buffer that the big kernels then load. CPU only: a GPU kernel's
+    threads redo such arithmetic in parallel, where an extra launch would cost more."""
 
     def __call__(self, graph: Graph) -> None:
         for node in list(graph.nodes):
@@ -81,9 +80,8 @@ class ScalarsOnce(CustomGraphPass):
 
 aten = torch.ops.aten
 # Kept for backward on CPU rather than recomputed: each costs tens of vector operations there, more
-# than writing and reading back one float per element (AdEx forward+backward 78-81 -> 51 ms on
-# [4, 32, 128, 32, 32], one thread, docs/performance.md). On a GPU, where these kernels are
-# memory-bound, everything is recomputed.
+# than writing and reading back one float per element (docs/performance.md, "Transcendental
+# results kept on CPU"). On a GPU, where these kernels are memory-bound, everything is recomputed.
 KEPT_ON_CPU = frozenset({aten.exp.default, aten.expm1.default, aten.exp2.default, aten.log.default, aten.log1p.default,
                          aten.log2.default, aten.sigmoid.default, aten.tanh.default})
 
@@ -120,8 +118,8 @@ def fused_multistep(neuron, x: Tensor) -> Tensor:
     global _compiled
     if _compiled is None:
         compile_cache_per_isa()
-        # Static shapes: one compilation per input shape (a few seconds each). Dynamic shapes would
-        # compile once but ran 2-3x slower here (bench.perf), and shapes repeat every batch.
+        # Static shapes: one compilation per input shape, and shapes repeat every batch; dynamic
+        # shapes compile once but run slower (docs/performance.md, "A cell as a process").
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         _compiled = torch.compile(
             _recomputed_in_backward, dynamic=False, options={"post_grad_custom_post_pass": ScalarsOnce()}

@@ -16,9 +16,7 @@ is clamped to +-U_MAX, as QIF's.
 import torch
 from torch import Tensor
 
-from bench.neurons.base import Neuron, OpCount
-
-U_MAX = 1e4
+from bench.neurons.base import U_MAX, Neuron, OpCount
 
 
 class Izhikevich(Neuron):

@@ -16,10 +16,7 @@ class LIF(Neuron):
 
     def f(self, u: Tensor) -> Tensor:
         # One scalar reciprocal per layer, then a multiplication per neuron: a vector division
-        # costs ~10x a multiplication and made the fused LIF slower than the fused QIF. For the
-        # default tau = 2 the result is bit-identical to (u_rest - u) / tau.
+        # costs several multiplications (docs/performance.md). For the default tau = 2 the result
+        # is bit-identical to (u_rest - u) / tau.
         return (self.u_rest - u) * self.tau.reciprocal()
 
-    @property
-    def rest(self) -> Tensor:
-        return self.u_rest

@@ -19,6 +19,3 @@ class PLIF(Neuron):
     def f(self, u: Tensor) -> Tensor:
         return (self.u_rest - u) * self.w.sigmoid()
 
-    @property
-    def rest(self) -> Tensor:
-        return self.u_rest

@@ -16,10 +16,8 @@ import math
 
 from torch import Tensor
 
-from bench.neurons.base import Neuron, OpCount
+from bench.neurons.base import U_MAX, Neuron, OpCount
 from bench.neurons.surrogate import AnalyticWindow
-
-U_MAX = 1e4
 
 
 class QIF(Neuron):

@@ -3,14 +3,34 @@ backward pass replaces its derivative (a Dirac delta) by a window that integrate
 can train the network. Each surrogate is one `derivative(v)`; every execution path (eager or
 fused) uses it, so adding a surrogate is one small class.
 
-Shapes and scales follow the usual conventions (spikingjelly's defaults for sigmoid/arctan).
+Shapes and scales follow the usual conventions; their settings are written once, in
+conf/surrogate/ (spikingjelly's defaults for sigmoid/arctan, the TET/tdBN rectangle of width 1).
 """
 
+import functools
 import math
 import struct
+from pathlib import Path
 
 import torch
 from torch import Tensor
+
+SURROGATE_CONF = Path(__file__).resolve().parents[2] / "conf" / "surrogate"
+
+
+def configured(name: str) -> "Surrogate":
+    """conf/surrogate/<name>.yaml instantiated: the one place a surrogate's settings are written
+    (a neuron built in Python without one gets configured("rectangle"), as its config would)."""
+    from hydra.utils import instantiate
+
+    return instantiate(_surrogate_conf(name))
+
+
+@functools.cache
+def _surrogate_conf(name: str):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(SURROGATE_CONF / f"{name}.yaml")
 
 
 class Surrogate:
@@ -41,8 +61,8 @@ class _Spike(torch.autograd.Function):
         # A non-finite potential gives a NaN spike (H(nan) would be a silent 0), so it reaches
         # the loss and the run fails naming it, instead of training on at chance level. v - v is
         # 0 for finite v (the spikes are unchanged) and NaN otherwise: unlike torch.where over
-        # v.isfinite(), it leaves no mask for the fused path to store per step (fused LIF
-        # forward+backward 175 -> 121 ms on [4, 32, 128, 32, 32], docs/performance.md).
+        # v.isfinite(), it leaves no mask for the fused path to store per step
+        # (docs/performance.md, "The fused path at its real cost").
         return (v >= 0).to(v.dtype) + (v - v)
 
     @staticmethod
@@ -75,7 +95,7 @@ def _positive(name: str, value: float) -> float:
 class Rectangle(Surrogate):
     """Box of the given width centred on the threshold, height 1/width."""
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, width: float) -> None:
         self.width = _positive("width", width)
 
     def derivative(self, v: Tensor) -> Tensor:
@@ -86,7 +106,7 @@ class Rectangle(Surrogate):
 class Triangle(Surrogate):
     """Triangle of base `width` centred on the threshold, peak 2/width."""
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, width: float) -> None:
         self.width = _positive("width", width)
 
     def derivative(self, v: Tensor) -> Tensor:
@@ -97,7 +117,7 @@ class Triangle(Surrogate):
 class Sigmoid(Surrogate):
     """Derivative of sigmoid(alpha v): alpha s (1 - s)."""
 
-    def __init__(self, alpha: float = 4.0) -> None:
+    def __init__(self, alpha: float) -> None:
         self.alpha = _positive("alpha", alpha)
 
     def derivative(self, v: Tensor) -> Tensor:
@@ -108,7 +128,7 @@ class Sigmoid(Surrogate):
 class ArcTan(Surrogate):
     """Derivative of arctan(pi/2 alpha v)/pi + 1/2: (alpha/2) / (1 + (pi/2 alpha v)^2)."""
 
-    def __init__(self, alpha: float = 2.0) -> None:
+    def __init__(self, alpha: float) -> None:
         self.alpha = _positive("alpha", alpha)
 
     def derivative(self, v: Tensor) -> Tensor:
@@ -119,10 +139,10 @@ class AnalyticWindow(Rectangle):
     """Rectangle whose width is derived from the neuron's own dynamics (paper.md §2, docs/neurons.md):
     width = kappa * sigma_h, where sigma_h is the std of the pre-spike potential pooled over the
     task's T steps under tdBN-normalised input x ~ N(0, (alpha * threshold)^2), drawn anew each
-    step or, for the stem under direct encoding, once and repeated. With the default
-    kappa = sqrt(2 pi) the box has the peak height of the Gaussian density of h."""
+    step or, for the stem under direct encoding, once and repeated. With kappa = sqrt(2 pi)
+    (conf/surrogate/analytic.yaml) the box has the peak height of the Gaussian density of h."""
 
-    def __init__(self, kappa: float = math.sqrt(2 * math.pi), width: float | None = None) -> None:
+    def __init__(self, kappa: float, width: float | None = None) -> None:
         self.kappa = _positive("kappa", kappa)
         self.width = width  # set by for_neuron()
 

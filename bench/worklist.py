@@ -1,8 +1,8 @@
 """The benchmark cells whose results are missing or out of date, one per line as
 `<neuron> <task> <seed> <dvc stage>`: the work list of a SLURM job array (docs/cluster.md).
 
-Usage: python -m bench.cells [--all] > outputs/slurm/cells.txt
-       python -m bench.cells --schedule [--all] > queue    (scripts/repro-parallel.sh)
+Usage: python -m bench.worklist [--all] > outputs/slurm/cells.txt
+       python -m bench.worklist --schedule [--all] > queue    (scripts/repro-parallel.sh)
 
 --schedule: the work list of scripts/repro-parallel.sh's workers instead, one DVC stage per line:
 the out-of-date `train@` cells and `dynamics@` stages (the neurons' phase portraits, which no
@@ -20,11 +20,11 @@ import json
 import statistics
 from collections.abc import Iterator
 
-from bench.config import Cell, load_params
+from bench.config import Cell, dynamics_stage, load_params
 from bench.plan import all_cells
 from bench.record import RECORD_FILE, run_dir
 
-DYNAMICS_S = 8.0  # a dynamics stage in a worker that has imported torch: measured 5-8 s
+DYNAMICS_S = 8.0  # a dynamics stage in a worker that has imported torch (docs/performance.md)
 
 
 def cells(include_up_to_date: bool = False) -> Iterator[Cell]:
@@ -61,7 +61,7 @@ def schedule(include_up_to_date: bool = False) -> list[str]:
     every = all_cells(params)
     recorded = {cell: recorded_seconds(cell) for cell in every}
     planned = every
-    dynamics = [f"dynamics@{neuron}" for neuron in params.plan.neurons]
+    dynamics = [dynamics_stage(neuron) for neuron in params.plan.neurons]
     if not include_up_to_date:
         stale = stale_stages()
         planned = [cell for cell in every if cell.addressing in stale]
@@ -82,7 +82,7 @@ def schedule(include_up_to_date: bool = False) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.cells", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.worklist", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--all", action="store_true", help="also the cells (and stages) whose results are up to date")
     parser.add_argument("--schedule", action="store_true",

@@ -1,12 +1,12 @@
 """Run several pipeline stages in one process, each exactly as its DVC stage runs it, then enter
 them in dvc.lock with one `dvc commit`.
 
-Usage: python -m bench.run_cells [--no-commit] [--done FILE] train@<neuron>-<task>-<seed> | dynamics@<neuron> [...]
-       python -m bench.run_cells [--no-commit] [--done FILE] --queue FILE
+Usage: python -m bench.runner [--no-commit] [--done FILE] train@<neuron>-<task>-<seed> | dynamics@<neuron> [...]
+       python -m bench.runner [--no-commit] [--done FILE] --queue FILE
 
-`dvc repro` starts one process per stage: DVC loads the pipeline (~6 s with the mini profile's
-stages) and the stage's process imports torch and Lightning (~10 s), against 25-60 s of training
-for an embedded cell and 5-8 s of computing for a neuron's phase portrait. Here each stage's
+`dvc repro` starts one process per stage: DVC loads the pipeline and the stage's process imports
+torch and Lightning, seconds each, against tens of seconds of training for an embedded cell and a
+few seconds for a neuron's phase portrait (docs/performance.md). Here each stage's
 command, `python -m bench.train <neuron> <task> <seed>` or `python -m bench.dynamics <neuron>`,
 runs in this process one after the other (their `main`, with DVC_STAGE set as DVC sets it, so
 bench.train writes results/runs/ as the stage does); then `dvc commit --force` records the stages
@@ -15,7 +15,7 @@ docs/cluster.md). Every cell starts from the state a fresh process would give it
 seeds every generator, pins the threads and builds everything anew per cell, and
 tests/test_scale_out.py checks that the records equal those of separate `dvc repro` runs.
 
---queue FILE: a work list shared by several workers (one stage per line, `python -m bench.cells
+--queue FILE: a work list shared by several workers (one stage per line, `python -m bench.worklist
 --schedule`): each worker takes the first line under a file lock whenever it is free, so the
 workers stay busy until the list is empty.
 
@@ -28,7 +28,6 @@ but only once for a whole foreach group (`train`, `dynamics`).
 
 import argparse
 import fcntl
-import gc
 import os
 import signal
 import subprocess
@@ -36,7 +35,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.config import Cell, load_params
+from bench import skip_exit_collections
+from bench.config import Cell, dynamics_stage, load_params
 from bench.plan import all_cells
 
 Stage = Cell | str  # a train cell, or a neuron's dynamics stage by the neuron's name
@@ -47,8 +47,8 @@ def planned(stages: list[str], by_name: dict[str, Stage] | None = None) -> list[
     by_name = by_name or plan_stages()
     unknown = [s for s in stages if s not in by_name]
     if unknown:
-        raise SystemExit(f"bench.run_cells: not train or dynamics stages of params.yaml's plan: {', '.join(unknown)} "
-                         "(`python -m bench.cells --schedule --all` lists them)")
+        raise SystemExit(f"bench.runner: not train or dynamics stages of params.yaml's plan: {', '.join(unknown)} "
+                         "(`python -m bench.worklist --schedule --all` lists them)")
     return [by_name[s] for s in stages]
 
 
@@ -56,11 +56,11 @@ def plan_stages() -> dict[str, Stage]:
     """Every train and dynamics stage of params.yaml's plan, by its DVC name."""
     params = load_params()
     by_name: dict[str, Stage] = {cell.addressing: cell for cell in all_cells(params)}
-    return by_name | {f"dynamics@{neuron}": neuron for neuron in params.plan.neurons}
+    return by_name | {dynamics_stage(neuron): neuron for neuron in params.plan.neurons}
 
 
 def addressing(stage: Stage) -> str:
-    return stage.addressing if isinstance(stage, Cell) else f"dynamics@{stage}"
+    return stage.addressing if isinstance(stage, Cell) else dynamics_stage(stage)
 
 
 def run(stage: Stage) -> bool:
@@ -80,10 +80,10 @@ def run(stage: Stage) -> bool:
     except SystemExit as failure:  # bench.train's exit: a failed cell or a usage error, said on stderr
         if failure.code == 128 + signal.SIGTERM:  # stopped (preempted, killed): stop here too, commit nothing
             raise
-        print(f"bench.run_cells: {addressing(stage)} failed ({failure.code})", file=sys.stderr)
+        print(f"bench.runner: {addressing(stage)} failed ({failure.code})", file=sys.stderr)
         return False
     except Exception as error:  # bench.dynamics raises; its stage would have failed
-        print(f"bench.run_cells: {addressing(stage)} failed ({type(error).__name__}: {error})", file=sys.stderr)
+        print(f"bench.runner: {addressing(stage)} failed ({type(error).__name__}: {error})", file=sys.stderr)
         return False
     finally:
         del os.environ["DVC_STAGE"]
@@ -110,7 +110,7 @@ def from_queue(queue: Path) -> Iterator[Stage]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.run_cells", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.runner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("stages", nargs="*", help="stages, e.g. train@lif-digits-0 dynamics@lif")
     parser.add_argument("--queue", type=Path, help="take the stages one at a time from this shared work list")
@@ -131,12 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     if done and not args.no_commit:
         subprocess.run(["dvc", "--wait-for-lock", "commit", "--force", "--quiet", *done], check=True)
     if ran > len(done):
-        raise SystemExit(f"bench.run_cells: {ran - len(done)} of {ran} stages failed; said above (a cell's record says why)")
+        raise SystemExit(f"bench.runner: {ran - len(done)} of {ran} stages failed; said above (a cell's record says why)")
 
 
 if __name__ == "__main__":
     main()
-    # The interpreter's last garbage collections at exit walk every object torch, Lightning and
-    # torchmetrics made on import: 1.3-1.5 s of a 9 s cell process (measured). Frozen objects are
-    # skipped; everything the run writes is closed by now.
-    gc.freeze()
+    skip_exit_collections()

@@ -1,0 +1,117 @@
+"""The pipeline stage `leaderboard` (`python -m bench.leaderboard`): every cell's record -> one DataFrame -> one published set in
+results/leaderboard/: the tables people read and cite (leaderboard.{md,csv,tex,html}), the table's
+version history (table-versions.csv, CHANGELOG.md), the sweeps' sensitivity (sensitivity.csv and a
+section of leaderboard.md) and figures (plots/).
+
+Only the cells of the current profile count, and only records made without ad-hoc overrides.
+The set is published all-or-nothing (bench.leaderboard.publish): a failed or killed run (e.g. a
+malformed record, named in the error) leaves the previous set as it was.
+Usage: python -m bench.leaderboard
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.config import cell_config, config_hash, load_params
+from bench.leaderboard.plots import write_plots
+from bench.leaderboard.publish import publishing, recover
+from bench.leaderboard.records import load_records
+from bench.leaderboard.render import to_csv, to_html, to_latex, to_markdown
+from bench.leaderboard.sensitivity import sensitivity_table, sweep_cells
+from bench.leaderboard.sensitivity import to_markdown as sensitivity_markdown
+from bench.leaderboard.stats import leaderboard_table, select_cells, select_profile
+from bench.leaderboard.version import VERSIONS_FILE, identify, to_changelog
+from bench.plan import all_cells
+from bench.record import PRIMARY, RUNS_DIR
+
+RESULTS_DIR = Path("results")
+REPORTED_FILE = RESULTS_DIR / "reported.csv"
+PUBLISHED = "leaderboard"  # the folder under results/ that holds the published set
+METRICS_FILE = "metrics.json"  # DVC metrics (dvc.yaml): what `dvc exp show` tabulates
+# papers' numbers of the primary metric (its column stem, e.g. top1), with their source
+REPORTED_COLUMNS = ["task", "neuron", PRIMARY.stem, PRIMARY.col("std"), "n_seeds", "source", "where", "note"]
+
+
+def read_reported(path: Path = REPORTED_FILE) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame(columns=REPORTED_COLUMNS)
+    reported = pd.read_csv(path)
+    missing = set(REPORTED_COLUMNS) - set(reported.columns)
+    if missing:
+        raise ValueError(f"{path}: lacks the columns {sorted(missing)} (expected {REPORTED_COLUMNS})")
+    incomplete = reported[PRIMARY.stem].isna() | reported.source.isna()
+    if incomplete.any():
+        rows = list(reported.index[incomplete] + 2)
+        raise ValueError(f"{path}: every reported row needs {PRIMARY.stem} and source (rows {rows})")
+    return reported[REPORTED_COLUMNS]
+
+
+def expected_config_hashes(params) -> dict:
+    """(neuron, task, seed) -> the config hash params.yaml asks for, for every planned cell."""
+    return {(c.neuron, c.task, c.seed): config_hash(cell_config(params, c.neuron, c.task, c.seed))
+            for c in all_cells(params)}
+
+
+def metrics_json(table: pd.DataFrame, swept: pd.DataFrame | None) -> str:
+    """The headline numbers as DVC metrics (dvc.yaml `metrics:`), so that `dvc exp show` and
+    `dvc metrics diff` have columns: per task and measured neuron the mean top-1 and the paired
+    difference to the baseline with its CI; per sweep point its mean top-1."""
+    def number(x):
+        return None if pd.isna(x) else round(float(x), 4)
+
+    out: dict = {}
+    for row in table[table.kind == "measured"].itertuples():
+        out.setdefault(row.task, {})[row.neuron] = {
+            "top1": number(getattr(row, PRIMARY.col("mean"))), "delta": number(row.delta_top1),
+            "delta_low": number(row.delta_ci_low), "delta_high": number(row.delta_ci_high)}
+    for row in (swept.itertuples() if swept is not None else []):
+        out.setdefault("sweeps", {}).setdefault(row.task, {})[row.neuron] = number(row.top1_mean)
+    return json.dumps(out, indent=1, sort_keys=True) + "\n"
+
+
+def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=None, params=None) -> tuple[pd.DataFrame, dict]:
+    """(the table, its identity), publishing the set in results_dir/leaderboard/. With `params`,
+    records made under another config than params.yaml asks for their cell are shown as stale."""
+    if profile is None:
+        params = params if params is not None else load_params()
+        profile = params.profile
+    hashes = expected_config_hashes(params) if params is not None else None
+    all_records = load_records(runs_dir)
+    records = select_profile(all_records, profile, hashes)
+    table = leaderboard_table(records, profile, read_reported(results_dir / REPORTED_FILE.name))
+    swept = None
+    if params is not None and (params.get("plan") or {}).get("points"):
+        swept = sensitivity_table(select_cells(all_records, sweep_cells(params), hashes), params)
+    published = results_dir / PUBLISHED
+    recover(published)  # a run killed mid-swap is undone before its outputs are read
+    csv_path = published / "leaderboard.csv"
+    previous = pd.read_csv(csv_path) if csv_path.is_file() else None
+    meta, history = identify(table, profile.name, published / VERSIONS_FILE.name, previous)
+    with publishing(published) as staging:
+        write_plots(table, records, staging / "plots", swept)
+        outputs = {
+            "leaderboard.md": to_markdown(table, meta) + "".join(f"{line}\n" for line in sensitivity_markdown(swept)),
+            "leaderboard.csv": to_csv(table, meta),
+            "leaderboard.tex": to_latex(table, meta),
+            "leaderboard.html": to_html(table, meta, [p.name for p in (staging / "plots").glob("*.png")]),
+            VERSIONS_FILE.name: history.to_csv(index=False, lineterminator="\n"),
+            "CHANGELOG.md": to_changelog(history),
+        }
+        outputs[METRICS_FILE] = metrics_json(table, swept)
+        if swept is not None:
+            outputs["sensitivity.csv"] = swept.to_csv(index=False, lineterminator="\n", float_format="%.4f")
+        for name, text in outputs.items():
+            (staging / name).write_text(text, encoding="utf-8")
+    return table, meta
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m bench.leaderboard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)  # no options: --help explains, anything else is refused before anything is written
+    build(params=load_params())
+    print((RESULTS_DIR / PUBLISHED / "leaderboard.md").read_text())
