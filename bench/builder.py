@@ -7,6 +7,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from bench import numerics
 from bench.config import prepared_dir
 from bench.module import SpikingClassifier
 from bench.neurons.base import Neuron
@@ -36,6 +37,7 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SpikingClassifier]:
+    numerics.route_vendor_kernels()  # before anything computes: no kernel whose bits depend on the CPU vendor
     datamodule = build_datamodule(cfg)
     backbone = instantiate(
         cfg.task.model, neuron=neuron_factory(cfg), input_shape=datamodule.input_shape, num_classes=datamodule.num_classes

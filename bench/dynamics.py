@@ -26,6 +26,7 @@ from hydra.utils import instantiate
 from scipy import optimize
 from scipy.optimize import brentq
 
+from bench import numerics
 from bench.config import load_params, lookup
 from bench.neurons.analytic import return_map
 from bench.neurons.base import Neuron
@@ -326,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("neuron")
     args = parser.parse_args(argv)
+    numerics.route_vendor_kernels()  # the figures' numbers, like the cells', do not depend on the CPU vendor
     neuron = instantiate(lookup(load_params(), "neurons", args.neuron, "neuron"))
     path = FIGURES_DIR / f"dynamics-{args.neuron}.png"
     if neuron.states:

@@ -403,6 +403,34 @@ def measure_cell(neuron: str, task: str, seed: int, rounds: int) -> dict:
             **{f"{name}_test_top1": value for name, value in top1s.items()}}
 
 
+def measure_kernels(neuron: str, task: str, seed: int, rounds: int) -> dict:
+    """The suite's cell (run_cell) with bench.numerics' routed kernels and with torch's own, in
+    alternating rounds of one process: what vendor-neutral numerics cost per cell."""
+    import tempfile
+
+    from bench import numerics
+    from bench.config import cell_config
+    from bench.train import run_cell  # what is measured: the suite's cell run
+    from bench.trainer import quiet_library_noise
+
+    if not numerics.route_vendor_kernels():
+        raise SystemExit("bench.perf cell --kernels: nothing is routed under runtime.cpu_isa native")
+    quiet_library_noise()
+    cfg = cell_config(load_params(), neuron, task, seed)
+    times: dict[str, list[float]] = {"routed": [], "torch": []}
+    top1s: dict[str, float] = {}
+    for _ in range(rounds):
+        for name in times:
+            with tempfile.TemporaryDirectory() as scratch, \
+                    (numerics.torch_kernels() if name == "torch" else contextlib.nullcontext()):
+                start = time.perf_counter()
+                top1s[name] = run_cell(cfg, [], Path(scratch) / "runs", Path(scratch) / "work")["metrics"]["test_top1"]
+                times[name].append(time.perf_counter() - start)
+    routed_s, torch_s = (statistics.median(times[name]) for name in ("routed", "torch"))
+    return {"cell": str(Cell(neuron, task, seed)), "isa": numerics.requested(), "routed_s": routed_s, "torch_s": torch_s,
+            "ratio": routed_s / torch_s, **{f"{name}_test_top1": value for name, value in top1s.items()}}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m bench.perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -419,6 +447,8 @@ def main(argv: list[str] | None = None) -> dict:
     cell.add_argument("task")
     cell.add_argument("--seed", type=int, default=0)
     cell.add_argument("--rounds", type=int, default=2)
+    cell.add_argument("--kernels", action="store_true",
+                      help="instead: the suite's cell on the routed vendor-neutral kernels against torch's own")
     train = modes.add_parser("train", help="step time, samples/s and memory of a task's real network, per neuron and backend")
     train.add_argument("task")
     train.add_argument("neurons", nargs="*", help="default: the profile's neurons in params.yaml")
@@ -454,6 +484,13 @@ def main(argv: list[str] | None = None) -> dict:
         if args.out:
             costs.save(args.out, rows, append=False)
         return rows
+    if args.what == "cell" and args.kernels:
+        r = measure_kernels(args.neuron, args.task, args.seed, args.rounds)
+        print(f"{r['cell']}, the suite's cell, median of {args.rounds} alternating rounds in one process, one thread:\n"
+              f"  routed kernels (runtime.cpu_isa {r['isa']})  {r['routed_s']:7.2f} s   test top-1 {r['routed_test_top1']:.2f}\n"
+              f"  torch's own kernels (MKL)            {r['torch_s']:7.2f} s   test top-1 {r['torch_test_top1']:.2f}\n"
+              f"  routed / torch                       {r['ratio']:7.2f}x")
+        return r
     if args.what == "cell":
         r = measure_cell(args.neuron, args.task, args.seed, args.rounds)
         print(f"{r['cell']}, median of {args.rounds} alternating rounds in one process, one thread:\n"
