@@ -41,6 +41,28 @@ class Sweep:
 
 
 @dataclass
+class Questions:
+    """What a profile sets out to answer, each a contrast "<neuron> vs <neuron>" tested on every
+    task of the profile (bench.leaderboard.questions; docs/statistics.md): the primary question
+    (the paper's claim) and the mechanism contrasts that say what explains it. Every other
+    comparison of the table is exploratory: an estimate with its CI, no verdict."""
+
+    primary: list[str] = field(default_factory=list)
+    mechanism: list[str] = field(default_factory=list)
+
+
+CONTRAST = re.compile(r"\s*(\S+)\s+vs\s+(\S+)\s*")
+
+
+def contrast_arms(text: str) -> tuple[str, str]:
+    """"qif vs lif" -> ("qif", "lif")."""
+    match = CONTRAST.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a contrast; write two of the profile's neurons as '<neuron> vs <neuron>'")
+    return match.group(1), match.group(2)
+
+
+@dataclass
 class Profile:
     """The typed schema of a profile (conf/profile/*.yaml). Its names become folders and words of
     dvc.yaml's commands and its seeds become command arguments, so every field is checked here,
@@ -55,6 +77,7 @@ class Profile:
     single_seed_tasks: list[str] = field(default_factory=list)
     task_seeds: dict[str, list[int]] = field(default_factory=dict)
     sweeps: list[Sweep] = field(default_factory=list)
+    questions: Questions = field(default_factory=Questions)
 
 
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed range
@@ -91,7 +114,31 @@ def check_profile(profile: DictConfig) -> DictConfig:
         for value in sweep["values"]:  # (DictConfig.values is the method)
             if not isinstance(value, (int, float, bool, str)):
                 raise ValueError(f"{where}, sweeps[{i}]: value {value!r} is not a number, a bool or a word")
+    check_questions(typed, where)
     return typed
+
+
+def check_questions(profile: DictConfig, where: str) -> None:
+    """Each question contrasts two different neurons of the profile, is asked once, and mechanism
+    contrasts come with a primary question (the gate they are tested behind)."""
+    asked: dict[frozenset, str] = {}
+    for family in ("primary", "mechanism"):
+        for text in profile.questions[family]:
+            try:
+                a, b = contrast_arms(text)
+            except ValueError as e:
+                raise ValueError(f"{where}, questions.{family}: {e}") from None
+            for arm in (a, b):
+                if arm not in profile.neurons:
+                    raise ValueError(f"{where}, questions.{family}: {text!r} names {arm!r}, which is not among the "
+                                     f"profile's neurons {list(profile.neurons)}")
+            if a == b or frozenset((a, b)) in asked:
+                why = "contrasts a neuron with itself" if a == b else f"is asked twice ({asked[frozenset((a, b))]})"
+                raise ValueError(f"{where}, questions.{family}: {text!r} {why}")
+            asked[frozenset((a, b))] = f"questions.{family}"
+    if profile.questions.mechanism and not profile.questions.primary:
+        raise ValueError(f"{where}: questions.mechanism needs a questions.primary: mechanism contrasts are tested "
+                         "behind the primary question's gate (docs/statistics.md)")
 
 
 def check_names(params: DictConfig) -> DictConfig:

@@ -126,6 +126,9 @@ class SpikingClassifier(L.LightningModule):
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> Tensor:
         x, y = batch
         logits = self(x)
+        if not logits.isfinite().all():  # an argmax over NaN is a class: chance accuracy, not a result
+            raise DivergedError(f"non-finite outputs in {stage} at epoch {self.current_epoch}, batch of {len(y)}; "
+                                f"{self.non_finite_source(x)}")
         scores = self.loss.readout(logits)
         metrics.update(scores, y)
         self.losses[f"{stage}_loss"].update(self.loss(logits, y), len(y))

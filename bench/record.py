@@ -140,7 +140,8 @@ class Record(BaseModel):
     surrogate: list[str] = []
     split_protocol: str | None = None
     split_fingerprint: str | None = None
-    n_test: int | None = None
+    n_test: int | None = None  # test samples evaluated
+    n_test_split: int | None = None  # the test split's size: a pipeline result evaluates all of it
     world_size: int | None = None
     resumed_from_epoch: int | None = None
     train_samples_per_s: float | None = None
@@ -155,6 +156,8 @@ class Record(BaseModel):
             raise ValueError("status 'ok' needs metrics")
         if self.status == "failed" and not self.reason:
             raise ValueError("status 'failed' needs a reason")
+        if self.status == "ok" and not self.overrides and self.n_test_split is not None and self.n_test != self.n_test_split:
+            raise ValueError(f"a partial test ({self.n_test} of {self.n_test_split} test samples) is not a result")
         return self
 
 

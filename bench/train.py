@@ -73,12 +73,10 @@ def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | Non
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume and resume[0], weights_only=False)
     by_epoch = dict(module.test_top1_by_epoch)  # before the best checkpoint is loaded back for the test
     (test,) = trainer.test(module, datamodule=datamodule, ckpt_path="best", verbose=False, weights_only=False)
-    n_test = len(datamodule.data["test"])
+    n_test, evaluated = len(datamodule.data["test"]), module.efficiency_results["samples"]
     full_test = trainer.limit_test_batches == 1.0 and isinstance(trainer.limit_test_batches, float)  # int 1 = one batch
-    if full_test and module.efficiency_results["samples"] != n_test:
-        raise RuntimeError(
-            f"the test evaluated {module.efficiency_results['samples']} samples but the test split has {n_test}"
-        )
+    if full_test and evaluated != n_test:
+        raise RuntimeError(f"the test evaluated {evaluated} samples but the test split has {n_test}")
     logged = {**test, SELECTION.logged: float(checkpoint.best_model_score)}
     metrics = {
         # float32 metric states: round away the noise below what the sample counts can resolve
@@ -95,7 +93,8 @@ def fit_and_test(cfg: DictConfig, work_dir: Path, resume: tuple[Path, int] | Non
         "surrogate": sorted({repr(m.surrogate) for m in module.modules() if isinstance(m, Neuron)}),
         "split_protocol": datamodule.split["protocol"],
         "split_fingerprint": datamodule.split["fingerprint"],
-        "n_test": n_test,
+        "n_test": evaluated,
+        "n_test_split": n_test,
         "world_size": trainer.world_size,
         "resumed_from_epoch": resume and resume[1],
         "train_samples_per_s": throughput and throughput.samples_per_s,
@@ -163,12 +162,16 @@ def _run_cell(cfg: DictConfig, overrides: list[str], out_dir: Path, work_dir: Pa
     try:
         record["metrics"], facts, predictions = fit_and_test(cfg, work_dir, resume)
         record.update(facts)
+        if not overrides and facts["n_test"] != facts["n_test_split"]:  # e.g. trainer.limit_test_batches in params.yaml
+            raise ValueError(f"the test evaluated {facts['n_test']} of the test split's {facts['n_test_split']} samples "
+                             f"(trainer.limit_test_batches={cfg.trainer.get('limit_test_batches')}): a partial test is "
+                             "not a result; remove the setting from conf/ and params.yaml")
     except SIGTERMException:  # preempted, timed out, stopped: no record, a resumable work dir
         print(f"cell {Cell(cfg.neuron_name, cfg.task_name, cfg.seed)} stopped by SIGTERM; no record written; "
               "rerun it to resume from its last epoch checkpoint", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as e:  # recorded, then re-raised unless it is a divergence (a real outcome)
-        error = e
+        error, predictions = e, None  # a failed cell has no test predictions to compare
         record["status"] = "failed"
         record["reason"] = f"{type(e).__name__}: {e}"
     record["provenance"] = {

@@ -126,6 +126,41 @@ def test_a_neuron_whose_potential_goes_nan_is_a_failed_run_naming_the_layer(in_r
     record = run_cell(cell_config(load_params(), "lif", "digits", 0, overrides), overrides,
                       runs_root=tmp_path / "runs", work_root=tmp_path / "work")
     assert record["status"] == "failed" and "metrics" not in record
-    assert record["reason"].startswith("DivergedError: non-finite training loss (nan) at epoch 0, step 0")
+    assert record["reason"].startswith("DivergedError: non-finite outputs in val at epoch 0")  # the sanity check
     assert "first non-finite values from layer" in record["reason"]
     assert "(the neuron's potential, finite input: True)" in record["reason"]
+
+
+class EvalNaNLIF(LIF):
+    """A neuron with a bug only evaluation sees: NaN potentials whenever it is not training."""
+
+    def f(self, u):
+        return super().f(u) + (0.0 if self.training else torch.nan)
+
+
+def test_nan_outputs_in_evaluation_are_a_failed_run_not_a_result_at_chance(in_repo, tmp_path):
+    overrides = [*FAST, f"neuron._target_={EvalNaNLIF.__module__}.EvalNaNLIF"]
+    record = run_cell(cell_config(load_params(), "lif", "digits", 0, overrides), overrides,
+                      runs_root=tmp_path / "runs", work_root=tmp_path / "work")
+    assert record["status"] == "failed" and "non-finite outputs in val" in record["reason"]
+    assert not (tmp_path / "runs/digits/lif/0/test-predictions.csv").exists()
+
+
+def test_a_partial_test_in_the_pipeline_s_config_is_a_failed_cell(in_repo, tmp_path):
+    """`dvc exp run -S +trainer.limit_test_batches=1` puts it into params.yaml: no override, so a
+    pipeline cell, which must test the whole split; an ad-hoc smoke run may test less, and says so."""
+    partial = [*FAST, "+trainer.limit_test_batches=1"]
+    cfg = cell_config(load_params(), "lif", "digits", 0, partial)
+    with pytest.raises(SystemExit, match="failed"):
+        run_cell(cfg, [], runs_root=tmp_path / "runs", work_root=tmp_path / "work")
+    record = json.loads((tmp_path / "runs/digits/lif/0/record.json").read_text())
+    assert record["status"] == "failed" and "a partial test is not a result" in record["reason"]
+    smoke = run_cell(cfg, partial, runs_root=tmp_path / "smoke", work_root=tmp_path / "smoke-work")
+    assert smoke["status"] == "ok" and smoke["n_test"] < smoke["n_test_split"]
+
+
+def test_an_infinite_surrogate_width_is_refused():
+    from bench.neurons.surrogate import Rectangle
+
+    with pytest.raises(ValueError, match="must be a finite number > 0, got inf"):
+        Rectangle(float("inf"))

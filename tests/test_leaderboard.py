@@ -22,7 +22,8 @@ from bench.record import Record
 from conftest import ROOT
 
 PROFILE = OmegaConf.create(
-    {"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1, 2], "single_seed_tasks": []}
+    {"name": "t", "neurons": ["lif", "qif"], "tasks": ["digits"], "seeds": [0, 1, 2], "single_seed_tasks": [],
+     "questions": {"primary": ["qif vs lif"]}}
 )
 REPORTED = (
     "task,neuron,top1,top1_std,n_seeds,source,where,note\n"

@@ -151,11 +151,10 @@ def identical_accuracies(matrix: pd.DataFrame) -> str | None:
     return "; ".join(notes) or None
 
 
-def compare(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Per task x neuron: the neuron's own top-1 CI, its paired difference to the baseline (seeds
-    present in both), Holm-adjusted p over every comparison of the table, the verdict, the
-    smallest difference the comparison resolves, and notes on identical seed accuracies."""
-    matrices = correctness(records)
+def paired_to(matrices: dict[tuple[str, str], pd.DataFrame], baseline: str) -> pd.DataFrame:
+    """Per task x neuron (correctness matrices): the neuron's own top-1 CI, its paired difference
+    to the baseline (seeds present in both) with CI and unadjusted p, the smallest difference the
+    comparison resolves at the unadjusted level, and notes on identical seed accuracies."""
     rows = []
     for (task, neuron), matrix in matrices.items():
         own = estimate(100 * matrix.to_numpy())
@@ -169,8 +168,14 @@ def compare(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
                 row.update(delta=diff.mean, delta_low=diff.low, delta_high=diff.high, delta_p=diff.p,
                            paired_seeds=diff.n_seeds, paired_samples=diff.n_samples, resolvable=resolvable(diff.se, diff.df))
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["task", "neuron", "top1_ci_low", "top1_ci_high", "identical_seeds", "delta",
-                                        "delta_low", "delta_high", "delta_p", "paired_seeds", "paired_samples", "resolvable"])
+    return pd.DataFrame(rows, columns=["task", "neuron", "top1_ci_low", "top1_ci_high", "identical_seeds", "delta",
+                                       "delta_low", "delta_high", "delta_p", "paired_seeds", "paired_samples", "resolvable"])
+
+
+def compare(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """paired_to the baseline, with Holm-adjusted p over every comparison given and the verdict:
+    the family of one sweep (bench.leaderboard.sensitivity), whose points are its question."""
+    table = paired_to(correctness(records), baseline)
     tested = table.delta_p.notna()
     table["delta_p_holm"] = holm(table.delta_p[tested]).reindex(table.index)
     table["verdict"] = np.select(

@@ -1,6 +1,9 @@
 """The leaderboard's figures (matplotlib, deterministic PNGs; DVC `plots` in dvc.yaml shows them):
-accuracy vs energy per task with the Pareto front marked, per-layer firing rates per neuron, and
-training curves (validation top-1 per epoch) from the runs' logged histories."""
+the answers to the profile's questions (forest plot), accuracy vs energy per task with the Pareto
+front marked, per-layer firing rates per neuron, and training curves (validation top-1 per epoch)
+from the runs' logged histories. Each neuron has one style (colour and marker, line style,
+hatch) in every figure, distinct for any number of neurons up to 110, and is named in a legend
+rather than by labels that could overlap."""
 
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench.leaderboard.paired import CONFIDENCE  # noqa: E402
-from bench.leaderboard.stats import DELTA, DELTA_HIGH, DELTA_LOW  # noqa: E402
+from bench.leaderboard.questions import EXPLORATORY, NOT_TESTED  # noqa: E402
 from bench.record import BY_NAME, HISTORY_FILE, PRIMARY, SELECTION  # noqa: E402
 
 PNG = {"dpi": 110, "metadata": {"Software": None}}  # no version string: identical bytes on rerun
@@ -29,18 +32,40 @@ def pareto_front(accuracy: np.ndarray, energy: np.ndarray) -> np.ndarray:
     return front
 
 
+COLOURS = list(plt.get_cmap("tab10").colors)
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h"]  # 11: coprime with 10 colours
+LINES = ["-", "--", "-.", ":"]
+HATCHES = ["", "//", "..", "xx", "\\\\", "++"]
+
+
+def neuron_styles(neurons: list[str]) -> dict[str, dict]:
+    """neuron -> its colour, marker, line style and hatch, by its place in the profile: the
+    (colour, marker) pair of the i-th neuron repeats only after 110 neurons."""
+    return {name: {"color": COLOURS[i % 10], "marker": MARKERS[i % 11], "linestyle": LINES[(i // 10) % 4],
+                   "hatch": HATCHES[(i // 10) % len(HATCHES)]} for i, name in enumerate(neurons)}
+
+
+def _legend_right(ax, order: list[str] = ()) -> None:
+    """The legend beside the axes, entries named in `order` (the profile's neurons) first."""
+    handles, labels = ax.get_legend_handles_labels()
+    rank = {name: i for i, name in enumerate(order)}
+    pairs = sorted(zip(handles, labels), key=lambda hl: rank.get(hl[1].split(" (")[0], len(rank)))
+    ax.legend(*zip(*pairs), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
 def _grid(n: int, width: float = 4.8, height: float = 3.6):
     fig, axes = plt.subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
     return fig, axes[0]
 
 
-def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
+def accuracy_vs_energy(table: pd.DataFrame, path: Path, styles: dict[str, dict]) -> None:
     """The primary metric against energy per sample, per task (the Pareto front assumes higher is
-    better for the first and lower for the second, as the metric spec says)."""
+    better for the first and lower for the second, as the metric spec says). Each neuron is its
+    own marker and colour, named in the legend; the front is ringed and joined by a step line."""
     acc_col, energy_col = PRIMARY.col("mean"), ENERGY.col("mean")
     measured = table[(table.kind == "measured") & table[acc_col].notna() & table[energy_col].notna()]
     tasks = sorted(measured.task.unique())
-    fig, axes = _grid(len(tasks))
+    fig, axes = _grid(len(tasks), width=6.4, height=4.2)
     for ax, task in zip(axes, tasks):
         rows = measured[measured.task == task].sort_values(energy_col)
         acc, energy = rows[acc_col].to_numpy(float), rows[energy_col].to_numpy(float)
@@ -51,90 +76,112 @@ def accuracy_vs_energy(table: pd.DataFrame, path: Path) -> None:
         # the table's CI of each mean top-1 (seeds and test-set sampling), not the seeds' std
         low, high = rows[PRIMARY.col("ci_low")].to_numpy(float), rows[PRIMARY.col("ci_high")].to_numpy(float)
         yerr = np.nan_to_num(np.vstack([acc - low, high - acc]))
-        ax.errorbar(energy, acc, yerr=yerr, fmt="none", ecolor="0.6", capsize=3, label=f"{CONFIDENCE:.0%} CI")
-        ax.scatter(energy[~front], acc[~front], color="0.55", zorder=3, label="dominated")
-        ax.scatter(energy[front], acc[front], color="tab:red", zorder=4, label="Pareto front")
-        ax.step(energy[front], acc[front], where="post", color="tab:red", alpha=0.5)
-        for i, (e, a, name) in enumerate(zip(energy, acc, rows.neuron)):  # alternate sides: fewer overlaps
-            ax.annotate(name, (e, a), textcoords="offset points", xytext=(5, 4) if i % 2 else (-5, -10),
-                        ha="left" if i % 2 else "right", fontsize=8)
+        ax.errorbar(energy, acc, yerr=yerr, fmt="none", ecolor="0.7", capsize=2, zorder=1)
+        ax.step(energy[front], acc[front], where="post", color="k", alpha=0.35, lw=1, zorder=2)
+        ax.scatter(energy[front], acc[front], s=170, facecolors="none", edgecolors="k", lw=1.2, zorder=3)
+        for e, a, name in zip(energy, acc, rows.neuron):
+            style = styles.get(name, {"color": "0.4", "marker": "o"})
+            ax.scatter(e, a, color=style["color"], marker=style["marker"], s=42, zorder=4, label=name)
+        ax.scatter([], [], s=170, facecolors="none", edgecolors="k", label="Pareto front (ringed)")
+        ax.plot([], [], color="0.7", label=f"{CONFIDENCE:.0%} CI of top-1")
         model = rows[ENERGY.qualifier].iloc[0]
         ax.set(title=task, xlabel=f"{ENERGY.label} ({unit}, {model})", ylabel=f"test {PRIMARY.header}")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.ticklabel_format(axis="x", style="plain", useOffset=False)
-        ax.margins(x=0.15)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+        ax.margins(x=0.1)
+        _legend_right(ax, list(styles))
     fig.tight_layout()
     fig.savefig(path, **PNG)
     plt.close(fig)
 
 
-VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "not resolved": "0.45"}
+VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "not resolved": "0.25", NOT_TESTED: "0.6",
+                   EXPLORATORY: "0.6"}
+VERDICT_MARKERS = {NOT_TESTED: "s"}  # hollow square: a question whose gate stayed shut; hollow circle: exploratory
+FAMILY_TITLES = {"primary": "primary", "mechanism": "mechanism", EXPLORATORY: "exploratory (vs baseline)"}
 
 
-def forest(table: pd.DataFrame, path: Path) -> None:
-    """Per task, every neuron's paired difference to the baseline with the table's CI, coloured by
-    its Holm-corrected verdict: the story of the table at a glance."""
-    rows = table[(table.kind == "measured") & table[DELTA].notna()]
+def forest(contrasts: pd.DataFrame, path: Path) -> None:
+    """Per task, every contrast of the table grouped by family: its estimate with the 95% CI
+    (thin, capped) and, for a question, the interval at the level its verdict was tested at
+    (thick), coloured by the verdict; exploratory and untested contrasts hollow and grey."""
+    rows = contrasts[contrasts.delta.notna()]
     tasks = sorted(rows.task.unique())
-    height = 0.9 + 0.38 * max([(rows.task == t).sum() for t in tasks], default=1)
-    fig, axes = _grid(len(tasks), width=5.6, height=height)
+    height = 1.4 + 0.34 * max([(rows.task == t).sum() + 2 for t in tasks], default=1)
+    fig, axes = _grid(len(tasks), width=6.0, height=height)
     for ax, task in zip(axes, tasks):
-        arms = rows[rows.task == task].sort_values(["arm_rank", "neuron"], ascending=[False, False], na_position="first")
-        y = np.arange(len(arms))
-        for yi, r in zip(y, arms.itertuples()):
-            colour = VERDICT_COLOURS.get(r.verdict, "0.45")
-            delta, low, high = getattr(r, DELTA), getattr(r, DELTA_LOW), getattr(r, DELTA_HIGH)
-            ax.errorbar(delta, yi, xerr=[[delta - low], [high - delta]], fmt="o", color=colour, capsize=3)
+        mine = rows[rows.task == task]
+        ordered = pd.concat([mine[mine.family == f] for f in FAMILY_TITLES])
+        y = len(ordered) + 2 - np.arange(len(ordered)) - [list(FAMILY_TITLES).index(f) for f in ordered.family]
+        for yi, c in zip(y, ordered.itertuples()):
+            colour = VERDICT_COLOURS.get(c.verdict, "0.6")
+            hollow = c.verdict in (EXPLORATORY, NOT_TESTED)
+            ax.errorbar(c.delta, yi, xerr=[[c.delta - c.ci_low], [c.ci_high - c.delta]], fmt="none", ecolor=colour,
+                        elinewidth=1, capsize=3)
+            if pd.notna(c.ci_tested_low):
+                ax.plot([c.ci_tested_low, c.ci_tested_high], [yi, yi], color=colour, lw=4, alpha=0.6, solid_capstyle="butt")
+            ax.plot(c.delta, yi, VERDICT_MARKERS.get(c.verdict, "o"), color=colour, mfc="white" if hollow else colour, ms=6)
+        for family in dict.fromkeys(ordered.family):
+            top = y[(ordered.family == family).to_numpy()].max()
+            ax.text(0.0, top + 0.75, FAMILY_TITLES[family], transform=ax.get_yaxis_transform(), fontsize=8,
+                    fontweight="bold", ha="right", va="center")
         ax.axvline(0, color="k", lw=0.8)
-        labels = [f"{r.neuron}" + (f"\n{r.arm.split(' (')[0]}" if isinstance(r.arm, str) else "") for r in arms.itertuples()]
-        ax.set_yticks(y, labels, fontsize=8)
-        ax.set_ylim(-0.6, len(arms) - 0.4)
-        ax.set(title=f"{task}: Δ {PRIMARY.label} vs {arms.baseline.iloc[0]}", xlabel=f"pp, {CONFIDENCE:.0%} CI (paired)")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+        ax.set_yticks(y, list(ordered.contrast), fontsize=8)
+        ax.set_ylim(y.min() - 0.7, y.max() + 1.3)
+        ax.set(title=f"{task}: Δ {PRIMARY.label} (pp)", xlabel=f"pp; thin: {CONFIDENCE:.0%} CI, thick: CI at the tested level")
+    hollow = (EXPLORATORY, NOT_TESTED)
+    handles = [plt.Line2D([], [], marker=VERDICT_MARKERS.get(v, "o"), ls="", color=c, mfc="white" if v in hollow else c, label=v)
+               for v, c in VERDICT_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, **PNG)
     plt.close(fig)
 
 
-def firing_rates(records: pd.DataFrame, path: Path) -> None:
+def firing_rates(records: pd.DataFrame, path: Path, styles: dict[str, dict]) -> None:
     ok = records[(records.status == "ok") & records[PER_LAYER_RATES.name].notna()]
     tasks = sorted(ok.task.unique())
-    fig, axes = _grid(len(tasks))
+    fig, axes = _grid(len(tasks), width=6.4, height=4.2)
     for ax, task in zip(axes, tasks):
         rows = ok[ok.task == task]
         per_layer = pd.DataFrame(list(rows[PER_LAYER_RATES.name]), index=rows.neuron).groupby(level=0).mean()
-        neurons, layers = list(per_layer.index), list(per_layer.columns)
+        neurons = [n for n in styles if n in per_layer.index] + sorted(set(per_layer.index) - set(styles))
+        layers = list(per_layer.columns)
         width = 0.8 / max(len(neurons), 1)
         for i, neuron in enumerate(neurons):
-            ax.bar(np.arange(len(layers)) + i * width, per_layer.loc[neuron], width, label=neuron)
+            style = styles.get(neuron, {"color": "0.5", "hatch": ""})
+            ax.bar(np.arange(len(layers)) + i * width, per_layer.loc[neuron], width, label=neuron, color=style["color"],
+                   hatch=style["hatch"], edgecolor="white" if not style["hatch"] else "k", linewidth=0.3)
         # spiking layers in network order, with the module path that names them in the records
         ticks = [f"spiking layer {k + 1}\n({name})" for k, name in enumerate(layers)]
         ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, ticks, fontsize=7)
         ax.set(title=task, ylabel="firing rate (spikes/neuron/step)")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        _legend_right(ax)
     fig.tight_layout()
     fig.savefig(path, **PNG)
     plt.close(fig)
 
 
-def training_curves(records: pd.DataFrame, path: Path, metric=SELECTION) -> None:
+def training_curves(records: pd.DataFrame, path: Path, styles: dict[str, dict], metric=SELECTION) -> None:
     ok = records[records.status == "ok"]
     tasks = sorted(ok.task.unique())
-    fig, axes = _grid(len(tasks))
+    fig, axes = _grid(len(tasks), width=6.4, height=4.2)
     for ax, task in zip(axes, tasks):
-        for neuron, rows in ok[ok.task == task].groupby("neuron"):
+        mine = ok[ok.task == task]
+        for neuron in [n for n in styles if n in set(mine.neuron)] + sorted(set(mine.neuron) - set(styles)):
+            rows = mine[mine.neuron == neuron]
             curves = [pd.read_csv(Path(p).with_name(HISTORY_FILE)).set_index("epoch")[metric.logged]
                       for p in rows.path if Path(p).with_name(HISTORY_FILE).is_file()]
             if not curves:
                 continue
             runs = pd.concat(curves, axis=1)  # history.csv holds the record's units (percent)
-            line = ax.plot(runs.index, runs.mean(axis=1), label=f"{neuron} ({runs.shape[1]} seeds)")[0]
-            ax.fill_between(runs.index, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.2)
+            style = styles.get(neuron, {"color": "0.5", "marker": "o", "linestyle": "-"})
+            ax.plot(runs.index, runs.mean(axis=1), label=f"{neuron} ({runs.shape[1]} seeds)", color=style["color"],
+                    marker=style["marker"], linestyle=style["linestyle"], markevery=max(len(runs) // 5, 1), ms=4, lw=1.2)
+            ax.fill_between(runs.index, runs.min(axis=1), runs.max(axis=1), color=style["color"], alpha=0.12)
         ax.set(title=f"{task}: mean, min-max over seeds", xlabel="epoch", ylabel=metric.header)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+            _legend_right(ax)
     fig.tight_layout()
     fig.savefig(path, **PNG)
     plt.close(fig)
@@ -176,11 +223,14 @@ def sensitivity(table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_plots(table: pd.DataFrame, records: pd.DataFrame, out_dir: Path, sweeps: pd.DataFrame | None = None) -> None:
+def write_plots(table: pd.DataFrame, records: pd.DataFrame, out_dir: Path, sweeps: pd.DataFrame | None = None,
+                contrasts: pd.DataFrame | None = None, neurons: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
+    styles = neuron_styles(neurons if neurons is not None else sorted(set(records.neuron)))
     if sweeps is not None and len(sweeps):
         sensitivity(sweeps, out_dir / "sensitivity.png")
-    accuracy_vs_energy(table, out_dir / "accuracy-energy.png")
-    forest(table, out_dir / "forest.png")
-    firing_rates(records, out_dir / "firing-rates.png")
-    training_curves(records, out_dir / "training-curves.png")
+    accuracy_vs_energy(table, out_dir / "accuracy-energy.png", styles)
+    if contrasts is not None and contrasts.delta.notna().any():
+        forest(contrasts, out_dir / "forest.png")
+    firing_rates(records, out_dir / "firing-rates.png", styles)
+    training_curves(records, out_dir / "training-curves.png", styles)

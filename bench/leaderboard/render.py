@@ -2,10 +2,14 @@
 they cannot disagree): Markdown, tidy CSV, LaTeX (booktabs) and a standalone sortable HTML page.
 Every output carries the table's identity (bench.leaderboard.version)."""
 
+import re
+
 import pandas as pd
 from jinja2 import Environment
+from markupsafe import Markup, escape
 
-from bench.leaderboard.paired import CONFIDENCE, POWER
+from bench.leaderboard.paired import CONFIDENCE
+from bench.leaderboard.questions import EXPLORATORY, NOT_TESTED
 from bench.leaderboard.stats import DELTA, DELTA_HIGH, DELTA_LOW
 from bench.record import PRIMARY, SHOWN, Metric
 
@@ -13,7 +17,9 @@ DESCRIPTION = (
     "Top-1/top-5 test accuracy (%) of the checkpoint chosen on validation data, mean ± sample std over seeds; "
     f"Δ top-1 = paired difference to the baseline neuron (same seeds, same test samples) with its {CONFIDENCE:.0%} "
     "confidence interval, which includes seed-to-seed variation and test-set sampling (docs/statistics.md); "
-    f"verdict = better / worse / not resolved at {CONFIDENCE:.0%}, Holm-corrected over every comparison of the table; "
+    "verdict = the answer to one of the profile's questions, with its family (primary, mechanism): better / worse / "
+    f"not resolved / not tested, one hierarchy of tests whose probability of any false verdict is at most {1 - CONFIDENCE:.0%} "
+    "(see Answers); a comparison the profile does not ask is exploratory: an estimate and its CI, no verdict; "
     "top-1, max over epochs (optimistic) = the test top-1 evaluated after every epoch, its maximum over epochs: the "
     "convention of the literature's training scripts (e.g. TET, SEW), which selects on the test set; it is the column "
     "to set beside reported rows, never the headline; "
@@ -59,7 +65,8 @@ def _delta(row: dict) -> str:
 
 
 def _verdict(row: dict) -> str:
-    return row["verdict"] if isinstance(row["verdict"], str) and row["verdict"] else ""
+    verdict = row["verdict"] if isinstance(row["verdict"], str) else ""
+    return f"{verdict} ({row['family']})" if verdict and verdict != EXPLORATORY else verdict
 
 
 def _seeds(row) -> str:
@@ -115,43 +122,91 @@ def identity_lines(meta: dict) -> list[str]:
     ]
 
 
-def verdicts(table: pd.DataFrame) -> list[str]:
-    """The story at a glance, one line per task: each arm's paired difference to the baseline in
-    the profile's order of arms (the first is the headline), and what the task can resolve."""
-    lines = []
-    for task, rows in tasks(table):
-        measured = rows[(rows.kind == "measured") & rows[DELTA].notna()]
-        if measured.empty:
-            continue
-        baseline = measured.baseline.iloc[0]
-        arms = measured.sort_values(["arm_rank", "neuron"], na_position="last")
-        parts = []
-        for r in arms.itertuples():
-            what = f" ({r.arm})" if _num(r.arm) else ""
-            ci = f"{getattr(r, DELTA):+.2f} pp [{getattr(r, DELTA_LOW):+.2f}, {getattr(r, DELTA_HIGH):+.2f}]"
-            parts.append(f"{r.neuron}{what}: {ci}, {r.verdict}")
-        head, rest = parts[0], parts[1:]
-        line = f"**{task}** vs {baseline}: {head}" + (f". Arms: {'; '.join(rest)}" if rest else "")
-        resolves = measured.resolvable_pp.median()
-        if _num(resolves):
-            seeds, samples = int(measured.paired_seeds.max()), int(measured.paired_samples.max())
-            line += (f". With {seeds} paired seed{'s' * (seeds > 1)} x {samples} test samples this task resolves "
-                     f"differences of about {resolves:.1f} pp ({POWER:.0%} power, {CONFIDENCE:.0%} confidence).")
-        lines.append(line)
-    return lines
+def _pp(x: float) -> str:
+    return f"{x:+.2f}"
+
+
+def _level(alpha: float) -> str:
+    return f"{100 * alpha:.3g}%"
+
+
+def _answer(c) -> str:
+    """One tested contrast: estimate, 95% CI, verdict, the level and interval the verdict used, the
+    adjusted p and what the test resolves at that level."""
+    if pd.isna(c.delta):
+        return f"{c.contrast}: no data"
+    text = f"{c.contrast}: {_pp(c.delta)} pp [{_pp(c.ci_low)}, {_pp(c.ci_high)}]"
+    if c.verdict == NOT_TESTED:
+        return f"{text}, not tested"
+    verdict = f"**{c.a} {c.verdict} than {c.b}**" if c.verdict in ("better", "worse") else c.verdict
+    return (f"{text}: {verdict} (tested at α = {_level(c.alpha_tested)}: [{_pp(c.ci_tested_low)}, {_pp(c.ci_tested_high)}], "
+            f"adjusted p = {c.p_adjusted:.2g}; resolves {c.resolvable_pp:.1f} pp at that level)")
+
+
+def answers(contrasts: pd.DataFrame) -> list[dict]:
+    """The answers at a glance, by family: {"title", "intro", "items": [(line, sub-lines)]}: the
+    primary question one line per task, then the mechanism contrasts per task, then what the
+    exploratory comparisons can resolve."""
+    if contrasts is None or contrasts.empty:
+        return []
+    sections = []
+    primary = contrasts[contrasts.family == "primary"]
+    if len(primary):
+        sections.append({
+            "title": "Primary question", "items": [(f"**{c.task}**: {_answer(c)}", []) for c in primary.itertuples()],
+            "intro": (f"the paper's claim, on each task; α = {1 - CONFIDENCE:.0%} split equally over the {len(primary)} "
+                      "primary tests, passed on to a task's mechanism contrasts once its answer is resolved."),
+        })
+    mechanism = contrasts[contrasts.family == "mechanism"]
+    if len(mechanism):
+        items = []
+        for task, rows in mechanism.groupby("task", sort=False):
+            if (rows.verdict == NOT_TESTED).all():
+                estimates = "; ".join(_answer(c) for c in rows.itertuples()).replace(", not tested", "")
+                why = f"not tested: {rows.gate.iloc[0]} is not resolved on {task}"
+                items.append((f"**{task}**: {why}. Estimates: {estimates}", []))
+            else:
+                items.append((f"**{task}**:", [_answer(c) for c in rows.itertuples()]))
+        sections.append({"title": "Mechanism contrasts", "items": items, "intro": (
+            "what explains the primary answer; tested on a task once its primary answer is resolved, sharing the α "
+            "it passes on (Holm within the task).")})
+    explored = contrasts[contrasts.family == EXPLORATORY]
+    if len(explored):
+        per_task = [f"{task} about {rows.resolvable_pp.median():.1f} pp" for task, rows in explored.groupby("task", sort=True)
+                    if rows.resolvable_pp.notna().any()]
+        sections.append({"title": "Exploratory", "items": [], "intro": (
+            f"every other neuron vs the baseline: the estimate and its {CONFIDENCE:.0%} CI in the tables below, labelled "
+            "exploratory, no verdict. At the unadjusted level (80% power) they resolve " + ", ".join(per_task) + ".")})
+    return sections
+
+
+def answers_markdown(contrasts: pd.DataFrame) -> list[str]:
+    sections = answers(contrasts)
+    if not sections:
+        return []
+    lines = ["", "## Answers", "",
+             f"The profile's questions (`questions` in conf/profile), tested as one hierarchy: the probability of any false "
+             f"verdict among them is at most {1 - CONFIDENCE:.0%}, whichever other arms the profile lists "
+             "(docs/statistics.md). Every contrast: Δ top-1 [95% CI]; the verdict, the level α it was tested at with the "
+             "interval at that level, and the difference that test resolves with 80% power. All contrasts: `contrasts.csv`."]
+    for section in sections:
+        lines += ["", f"**{section['title']}**: {section['intro']}"]
+        if section["items"]:
+            lines.append("")
+        for line, subs in section["items"]:
+            lines += [f"- {line}", *[f"  - {sub}" for sub in subs]]
+    return [*lines, "", "![forest plot](plots/forest.png)"]
 
 
 def tasks(table: pd.DataFrame):
     return table.groupby("task", sort=True)
 
 
-def to_markdown(table: pd.DataFrame, meta: dict) -> str:
+def to_markdown(table: pd.DataFrame, meta: dict, contrasts: pd.DataFrame | None = None) -> str:
     lines = ["# Leaderboard", "", f"Profile `{meta['profile']}`. {DESCRIPTION}", ""]
     lines += [f"- {line}" for line in identity_lines(meta)]
     lines += ["", "Generated by `dvc repro` (stage `leaderboard`) from `results/runs/`; do not edit by hand."]
-    story = verdicts(table)
-    if story:
-        lines += ["", "## Verdicts", "", *[f"- {line}" for line in story], "", "![forest plot](plots/forest.png)"]
+    lines += answers_markdown(contrasts)
     for task, rows in tasks(table):
         protocols = _protocols(rows)
         lines += ["", f"## {task}", ""]
@@ -217,9 +272,13 @@ tr.flagged td:last-child { color: #a00; }
 <h1>Leaderboard</h1>
 <p>Profile <code>{{ meta.profile }}</code>. {{ description }}</p>
 <ul class="meta">{% for line in identity %}<li>{{ line }}</li>{% endfor %}</ul>
-{% if verdicts %}<h2>Verdicts</h2>
-<ul>{% for line in verdicts %}<li>{{ line }}</li>{% endfor %}</ul>
-<img src="plots/forest.png" alt="paired differences to the baseline with their CIs" style="max-width: 100%">{% endif %}
+{% if answers %}<h2 id="answers">Answers</h2>
+<p>{{ answers_intro }}</p>
+{% for section in answers %}<p><strong>{{ section.title }}</strong>: {{ section.intro }}</p>
+{% if section["items"] %}<ul>{% for line, subs in section["items"] %}<li>{{ line }}
+{%- if subs %}<ul>{% for sub in subs %}<li>{{ sub }}</li>{% endfor %}</ul>{% endif %}</li>{% endfor %}</ul>{% endif %}
+{% endfor %}<img src="plots/forest.png" alt="the questions' contrasts and the exploratory ones with their CIs"
+ style="max-width: 100%">{% endif %}
 <p class="meta">Click a column header to sort; click again to reverse.</p>
 {% for task in tasks %}
 <h2 id="{{ task.name }}">{{ task.name }}</h2>
@@ -261,7 +320,8 @@ document.querySelectorAll("table.sortable th").forEach(function (th, _, all) {
 
 # The figures the page links to (plots/<name>), with what each shows, in reading order.
 FIGURES = {
-    "forest.png": "each neuron's paired difference to the baseline, with its 95% CI, per task",
+    "forest.png": "per task, the profile's questions and the exploratory comparisons: each paired difference with its 95% "
+                  "CI and, for a question, the interval at the level its verdict was tested at",
     "accuracy-energy.png": "top-1 against energy per sample, with the Pareto front",
     "firing-rates.png": "firing rate per spiking layer",
     "training-curves.png": "validation top-1 per epoch, mean over seeds",
@@ -269,7 +329,14 @@ FIGURES = {
 }
 
 
-def to_html(table: pd.DataFrame, meta: dict, figures: list[str] = ()) -> str:
+def _inline_html(text: str) -> Markup:
+    """Markdown's **bold** and `code` of one line as HTML, everything else escaped."""
+    html = str(escape(text))
+    html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html)
+    return Markup(re.sub(r"`(.+?)`", r"<code>\1</code>", html))
+
+
+def to_html(table: pd.DataFrame, meta: dict, figures: list[str] = (), contrasts: pd.DataFrame | None = None) -> str:
     """A standalone page: inline style and script, no server, no network; it links the figures
     that exist (plots/)."""
     pages = []
@@ -285,6 +352,9 @@ def to_html(table: pd.DataFrame, meta: dict, figures: list[str] = ()) -> str:
     template = Environment(autoescape=True).from_string(HTML_TEMPLATE)
     return template.render(
         meta=meta, description=DESCRIPTION.replace("`", ""), identity=[line.replace("`", "") for line in identity_lines(meta)],
-        columns=COLUMNS, tasks=pages, verdicts=[line.replace("**", "") for line in verdicts(table)],
+        columns=COLUMNS, tasks=pages, answers_intro=_inline_html(answers_markdown(contrasts)[3]) if answers(contrasts) else "",
+        answers=[{"title": a["title"], "intro": _inline_html(a["intro"]),
+                  "items": [(_inline_html(line), [_inline_html(sub) for sub in subs]) for line, subs in a["items"]]}
+                 for a in answers(contrasts)],
         figures=[(name, what) for name, what in FIGURES.items() if name in figures],
     )

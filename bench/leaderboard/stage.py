@@ -1,5 +1,6 @@
 """The pipeline stage `leaderboard` (`python -m bench.leaderboard`): every cell's record -> one DataFrame -> one published set in
-results/leaderboard/: the tables people read and cite (leaderboard.{md,csv,tex,html}), the table's
+results/leaderboard/: the tables people read and cite (leaderboard.{md,csv,tex,html}), the answers to the profile's
+questions and every other contrast (contrasts.csv), the table's
 version history (table-versions.csv, CHANGELOG.md), the sweeps' sensitivity (sensitivity.csv and a
 section of leaderboard.md) and figures (plots/).
 
@@ -21,7 +22,7 @@ from bench.leaderboard.records import load_records
 from bench.leaderboard.render import to_csv, to_html, to_latex, to_markdown
 from bench.leaderboard.sensitivity import sensitivity_table, sweep_cells
 from bench.leaderboard.sensitivity import to_markdown as sensitivity_markdown
-from bench.leaderboard.stats import leaderboard_table, select_cells, select_profile
+from bench.leaderboard.stats import leaderboard_tables, select_cells, select_profile
 from bench.leaderboard.version import VERSIONS_FILE, identify, to_changelog
 from bench.plan import all_cells
 from bench.record import PRIMARY, RUNS_DIR
@@ -80,7 +81,7 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
     hashes = expected_config_hashes(params) if params is not None else None
     all_records = load_records(runs_dir)
     records = select_profile(all_records, profile, hashes)
-    table = leaderboard_table(records, profile, read_reported(results_dir / REPORTED_FILE.name))
+    table, contrasts = leaderboard_tables(records, profile, read_reported(results_dir / REPORTED_FILE.name))
     swept = None
     if params is not None and (params.get("plan") or {}).get("points"):
         swept = sensitivity_table(select_cells(all_records, sweep_cells(params), hashes), params)
@@ -88,14 +89,17 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
     recover(published)  # a run killed mid-swap is undone before its outputs are read
     csv_path = published / "leaderboard.csv"
     previous = pd.read_csv(csv_path) if csv_path.is_file() else None
-    meta, history = identify(table, profile.name, published / VERSIONS_FILE.name, previous)
+    contrasts_path = published / "contrasts.csv"
+    previous_contrasts = pd.read_csv(contrasts_path) if contrasts_path.is_file() else None
+    meta, history = identify(table, profile.name, published / VERSIONS_FILE.name, previous, contrasts, previous_contrasts)
     with publishing(published) as staging:
-        write_plots(table, records, staging / "plots", swept)
+        write_plots(table, records, staging / "plots", swept, contrasts, list(profile.neurons))
         outputs = {
-            "leaderboard.md": to_markdown(table, meta) + "".join(f"{line}\n" for line in sensitivity_markdown(swept)),
+            "leaderboard.md": to_markdown(table, meta, contrasts) + "".join(f"{line}\n" for line in sensitivity_markdown(swept)),
             "leaderboard.csv": to_csv(table, meta),
+            "contrasts.csv": to_csv(contrasts, meta),
             "leaderboard.tex": to_latex(table, meta),
-            "leaderboard.html": to_html(table, meta, [p.name for p in (staging / "plots").glob("*.png")]),
+            "leaderboard.html": to_html(table, meta, [p.name for p in (staging / "plots").glob("*.png")], contrasts),
             VERSIONS_FILE.name: history.to_csv(index=False, lineterminator="\n"),
             "CHANGELOG.md": to_changelog(history),
         }

@@ -1,15 +1,18 @@
 """From records to the leaderboard's one DataFrame: per task x neuron, every tabled metric of
 bench.record.METRICS aggregated over seeds (mean ± sample std, ...), the primary metric's CI and
-each neuron's paired difference to the profile's baseline with its CI, Holm-adjusted verdict and
-resolvable difference (bench.leaderboard.paired), failed cells and incomplete rows, and the
-numbers papers report (as their own rows, never in any mean)."""
+each neuron's paired difference to the profile's baseline with its CI (bench.leaderboard.paired),
+its family (primary, mechanism or exploratory) and, for the profile's questions, the verdict of
+the hierarchy (bench.leaderboard.questions), failed cells and incomplete rows, and the numbers
+papers report (as their own rows, never in any mean). Beside it, the answers to the profile's
+questions, contrasts between any two arms (`contrasts`)."""
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
 from bench.config import Cell
-from bench.leaderboard.paired import compare
+from bench.leaderboard.paired import correctness, paired_to
+from bench.leaderboard.questions import EXPLORATORY, answer, exploratory
 from bench.plan import planned_cells
 from bench.record import METRICS, PRIMARY
 
@@ -20,6 +23,7 @@ PAIRED = {  # paired.compare's columns -> the table's
     "top1_ci_low": CI_LOW, "top1_ci_high": CI_HIGH, "delta": DELTA, "delta_low": DELTA_LOW, "delta_high": DELTA_HIGH,
     "delta_p": "delta_p", "delta_p_holm": "delta_p_holm", "verdict": "verdict", "paired_seeds": "paired_seeds",
     "paired_samples": "paired_samples", "resolvable": "resolvable_pp", "identical_seeds": "identical_seeds",
+    "family": "family", "alpha_tested": "alpha_tested",
 }
 AGGREGATES = {m.col(agg): (m.name, agg) for m in METRICS for agg in m.aggregate}
 
@@ -29,8 +33,8 @@ def _metric_columns() -> list[str]:
     for m in METRICS:
         columns += [m.col(agg) for agg in m.aggregate]
         if m is PRIMARY:
-            columns += [CI_LOW, CI_HIGH, DELTA, DELTA_LOW, DELTA_HIGH, "delta_p", "delta_p_holm", "verdict",
-                        "paired_seeds", "paired_samples", "resolvable_pp"]
+            columns += [CI_LOW, CI_HIGH, DELTA, DELTA_LOW, DELTA_HIGH, "delta_p", "delta_p_holm", "verdict", "family",
+                        "alpha_tested", "paired_seeds", "paired_samples", "resolvable_pp"]
     return columns
 
 
@@ -68,9 +72,39 @@ def select_cells(records: pd.DataFrame, cells: list[Cell], config_hashes: dict |
     return selected.assign(stale=[config_hashes.get(key) != have for key, have in zip(keys, selected.config_hash)])
 
 
-def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: list[str], baseline: str) -> pd.DataFrame:
-    """One row per task x neuron the profile asks for, with or without records (a neuron with no
-    result yet shows as 0 of N seeds, not as a missing row)."""
+def contrasts_table(matrices: dict, profile: DictConfig, tasks: list[str], baseline: str) -> pd.DataFrame:
+    """The profile's questions answered on its tasks, then every other neuron vs the baseline as
+    exploratory contrasts (bench.leaderboard.questions)."""
+    asked = answer(matrices, profile, tasks)
+    others = [(neuron, baseline) for neuron in profile.neurons if neuron != baseline]
+    return pd.concat([asked, exploratory(matrices, tasks, others, asked)], ignore_index=True)
+
+
+def versus_baseline(paired: pd.DataFrame, contrasts: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Each neuron's difference to the baseline with the family and verdict of the question that
+    asks it (either way round), else as exploratory: no verdict, no adjusted p."""
+    flip = {"better": "worse", "worse": "better"}
+    by_pair = {(r.task, frozenset((r.a, r.b))): r for r in contrasts.itertuples()}
+    rows = []
+    for row in paired.itertuples():
+        found = by_pair.get((row.task, frozenset((row.neuron, baseline))))
+        extra = {"family": None, "alpha_tested": float("nan"), "delta_p_holm": float("nan"), "verdict": "",
+                 "resolvable": row.resolvable}
+        if pd.notna(row.delta) and found is not None and found.family != EXPLORATORY:
+            verdict = found.verdict if found.a == row.neuron else flip.get(found.verdict, found.verdict)
+            extra = {"family": found.family, "alpha_tested": found.alpha_tested, "delta_p_holm": found.p_adjusted,
+                     "verdict": verdict, "resolvable": found.resolvable_pp}
+        elif pd.notna(row.delta):
+            extra.update(family=EXPLORATORY, verdict=EXPLORATORY)
+        rows.append(extra)
+    added = pd.DataFrame(rows, index=paired.index, columns=["family", "alpha_tested", "delta_p_holm", "verdict", "resolvable"])
+    return paired.assign(**{column: added[column] for column in added})
+
+
+def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], profile: DictConfig,
+             baseline: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per task x neuron the profile asks for, with or without records (a neuron with no
+    result yet shows as 0 of N seeds, not as a missing row); the contrasts of contrasts_table)."""
     stale = records.stale.astype(bool) if "stale" in records else pd.Series(False, index=records.index)
     ok = records[(records.status == "ok") & ~stale]
     table = ok.groupby(["task", "neuron"]).agg(
@@ -81,15 +115,18 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], neurons: l
     failures = failed.groupby(["task", "neuron"]).agg(n_failed=("seed", "size"), failures=("failure", "; ".join))
     outdated = records[stale].assign(cell=lambda d: "seed " + d.seed.astype(str) + " (`dvc repro " + d.stage + "`)")
     outdated = outdated.groupby(["task", "neuron"]).agg(stale=("cell", ", ".join))
-    planned = pd.MultiIndex.from_product([list(n_seeds_expected), neurons], names=["task", "neuron"])
+    planned = pd.MultiIndex.from_product([list(n_seeds_expected), list(profile.neurons)], names=["task", "neuron"])
     table = table.join(failures, how="outer").join(outdated, how="outer").reindex(planned.union(table.index)).reset_index()
-    table = table.merge(compare(ok, baseline).rename(columns=PAIRED), on=["task", "neuron"], how="left")
+    matrices = correctness(ok)
+    contrasts = contrasts_table(matrices, profile, list(n_seeds_expected), baseline)
+    paired = versus_baseline(paired_to(matrices, baseline), contrasts, baseline)
+    table = table.merge(paired.rename(columns=PAIRED), on=["task", "neuron"], how="left")
     table["n_seeds"] = table.n_seeds.fillna(0).astype(int)
     table["n_failed"] = table.n_failed.fillna(0).astype(int)
     table["n_seeds_expected"] = table.task.map(n_seeds_expected).fillna(0).astype(int)
     table["incomplete"] = table.n_seeds < table.n_seeds_expected
     table["kind"] = "measured"
-    return table
+    return table, contrasts
 
 
 def reported_rows(reported: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
@@ -98,12 +135,13 @@ def reported_rows(reported: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
     return rows.assign(kind="reported")
 
 
-def leaderboard_table(records: pd.DataFrame, profile: DictConfig, reported: pd.DataFrame) -> pd.DataFrame:
-    """The one DataFrame every output is rendered from: measured rows of the profile's tasks
-    (best primary metric first within each task), then the reported rows of those tasks."""
+def leaderboard_tables(records: pd.DataFrame, profile: DictConfig, reported: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the one DataFrame every table is rendered from: measured rows of the profile's tasks (best
+    primary metric first within each task), then the reported rows of those tasks; the contrasts
+    that answer the profile's questions, and the exploratory ones)."""
     seeds = expected_seeds(profile)
     baseline = profile.get("baseline") or DEFAULT_BASELINE
-    table = measured(records, {task: len(s) for task, s in seeds.items()}, list(profile.neurons), baseline)
+    table, contrasts = measured(records, {task: len(s) for task, s in seeds.items()}, profile, baseline)
     table["baseline"] = baseline
     arms = dict(profile.get("arms") or {})
     table["arm"] = table.neuron.map(arms)
@@ -116,4 +154,8 @@ def leaderboard_table(records: pd.DataFrame, profile: DictConfig, reported: pd.D
     rank = PRIMARY.col("mean")
     ascending = [True, True, not PRIMARY.higher_is_better, True]
     table = table.sort_values(["task", "order", rank, "neuron"], ascending=ascending, na_position="last")
-    return table[COLUMNS].reset_index(drop=True)
+    return table[COLUMNS].reset_index(drop=True), contrasts
+
+
+def leaderboard_table(records: pd.DataFrame, profile: DictConfig, reported: pd.DataFrame) -> pd.DataFrame:
+    return leaderboard_tables(records, profile, reported)[0]

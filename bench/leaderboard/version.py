@@ -101,12 +101,27 @@ def highest_version(profile: str, history: pd.DataFrame, previous_table: pd.Data
     return max(versions, default=0)
 
 
+def contrast_changes(contrasts: pd.DataFrame | None, previous: pd.DataFrame | None) -> str:
+    """Which answers differ from the previous set's (contrasts.csv), by task and contrast."""
+    if contrasts is None or contrasts.empty or previous is None:
+        return ""
+    key = ["task", "family", "contrast"]
+    new, old = contrasts.set_index(key), previous.reindex(columns=contrasts.columns).set_index(key)
+    differ = [idx for idx in new.index if idx not in old.index or _differs(new.loc[idx], old.loc[idx])]
+    gone = [idx for idx in old.index if idx not in new.index]
+    return "; ".join([*(f"~{t}: {c} ({f})" for t, f, c in differ), *(f"-{t}: {c} ({f})" for t, f, c in gone)])
+
+
 def identify(
-    table: pd.DataFrame, profile: str, history_path: Path, previous_table: pd.DataFrame | None
+    table: pd.DataFrame, profile: str, history_path: Path, previous_table: pd.DataFrame | None,
+    contrasts: pd.DataFrame | None = None, previous_contrasts: pd.DataFrame | None = None,
 ) -> tuple[dict, pd.DataFrame]:
-    """(this table's identity, the updated history)."""
+    """(this table's identity, the updated history). The content hash covers the table and, where
+    the profile asks questions, the contrasts that answer them."""
     history = read_history(history_path)
     digest = content_hash(table)
+    if contrasts is not None and not contrasts.empty:
+        digest = hashlib.sha256(f"{digest}:{content_hash(contrasts)}".encode()).hexdigest()
     mine = history[history.profile == profile]
     if len(mine) and mine.iloc[-1].content_hash == digest:
         return mine.iloc[-1].to_dict(), history
@@ -121,6 +136,9 @@ def identify(
         "dvc_lock_hash": dvc_lock_hash() or "none",
         "changes": changes(table, previous_table if len(mine) else None),
     }
+    answered = contrast_changes(contrasts, previous_contrasts if len(mine) else None)
+    if answered:
+        entry["changes"] = f"{entry['changes']}; answers: {answered}"
     return entry, pd.concat([history, pd.DataFrame([entry])], ignore_index=True)
 
 

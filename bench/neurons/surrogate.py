@@ -87,8 +87,8 @@ def reciprocal_in(dtype: torch.dtype, value: float) -> float:
 
 
 def _positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"surrogate {name} must be > 0, got {value}")
+    if not (value > 0 and math.isfinite(value)):  # an infinite width has zero gradient everywhere: nothing learns
+        raise ValueError(f"surrogate {name} must be a finite number > 0, got {value}")
     return float(value)
 
 
