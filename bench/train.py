@@ -208,6 +208,9 @@ def checked_config(args: argparse.Namespace) -> DictConfig:
                              f"logger/ config groups); remove it")
     check_trainer(cfg)
     numerics.thread_count(cfg.runtime.get("cpu_threads", numerics.DEFAULT_THREADS))  # ValueError: one line
+    if any(o.removeprefix("+").startswith("runtime.cpu_isa=") for o in args.overrides):
+        raise UsageError("runtime.cpu_isa is fixed when the process starts, before torch loads (params.yaml's "
+                         "runtime.cpu_isa, or BENCH_CPU_ISA=<isa> python -m bench.train ...); it cannot change for one run")
     try:
         instantiate(cfg.neuron)  # the neuron checks its own parameters
     except InstantiationException as e:

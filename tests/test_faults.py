@@ -68,6 +68,7 @@ def test_an_unwritable_results_folder_is_refused_before_training(in_repo, tmp_pa
         (["qif", "digits", "0", "+trainer.no_such_setting=1"], "no_such_setting"),
         (["qif", "digits", "0", "+trainer.callbacks=[]"], "trainer.callbacks is set by bench.train"),
         (["qif", "digits", "0", "runtime.cpu_threads=0"], "runtime.cpu_threads (or BENCH_CPU_THREADS) must be an integer >= 1"),
+        (["qif", "digits", "0", "runtime.cpu_isa=foo"], "runtime.cpu_isa is fixed when the process starts"),
     ],
 )
 def test_a_mistyped_request_is_one_clear_line(args, message):

@@ -339,9 +339,29 @@ def test_a_record_made_under_another_config_is_stale_not_a_number(results, monke
     table, _ = build(results / "runs", results / "results", PROFILE, params=OmegaConf.create({"profile": PROFILE}))
     qif = table[(table.neuron == "qif") & (table.kind == "measured")].iloc[0]
     assert (qif.n_seeds, qif.top1_mean, bool(qif.incomplete)) == (2, 92.0, True)  # seeds 0 and 2: (90 + 94) / 2
-    assert qif.stale == "seed 1 (`dvc repro train@qif-digits-1`)"
+    assert qif.stale == "seed 1: made under another config (`dvc repro -f train@qif-digits-1`)"
     md = (results / "results/leaderboard/leaderboard.md").read_text()
-    assert "STALE (made under another config than params.yaml asks for): seed 1 (`dvc repro train@qif-digits-1`)" in md
+    assert "STALE (not what params.yaml asks for; not in any number): seed 1: made under another config" in md
+
+
+def test_a_record_made_under_other_numerics_or_tested_on_part_of_the_split_is_stale(results, monkeypatch):
+    """BENCH_CPU_THREADS=2 dvc repro -f ... keeps the config hash but not the bits; nor does a
+    record whose test covered part of the split: both are named, neither is a number."""
+    made = {"git_commit": None, "git_dirty": None, "versions": {}, "hardware": {}, "config_hash": "h", "wall_s": 1.0}
+    write(results, "qif", 1, 92.0, provenance={**made, "numerics": {"cpu_isa": "avx2", "cpu_threads": 2}})
+    write(results, "qif", 2, 94.0, provenance={**made, "numerics": {"cpu_isa": "avx2", "cpu_threads": 1}},
+          n_test=32, n_test_split=100)
+    hashes = {(n, "digits", s): None for n in ("lif", "qif") for s in (0, 1, 2)}
+    hashes |= {("qif", "digits", 1): "h", ("qif", "digits", 2): "h"}
+    monkeypatch.setattr("bench.leaderboard.stage.expected_config_hashes", lambda params: hashes)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    monkeypatch.chdir(results)
+    params = OmegaConf.create({"profile": PROFILE, "runtime": {"cpu_isa": "avx2", "cpu_threads": 1}})
+    table, _ = build(results / "runs", results / "results", PROFILE, params=params)
+    qif = table[(table.neuron == "qif") & (table.kind == "measured")].iloc[0]
+    assert (qif.n_seeds, qif.top1_mean) == (1, 90.0)
+    assert qif.stale == ("seed 1: made with 2 CPU threads, params.yaml asks for 1 (`dvc repro -f train@qif-digits-1`), "
+                         "seed 2: tested on part of the test split (`dvc repro -f train@qif-digits-2`)")
 
 
 def test_a_deleted_history_never_lets_a_version_number_be_reused(results, monkeypatch):

@@ -84,7 +84,7 @@ def _notes(row) -> str:
     if row.n_failed:
         notes.append(f"FAILED {row.failures}")
     if _num(row.stale):
-        notes.append(f"STALE (made under another config than params.yaml asks for): {row.stale}")
+        notes.append(f"STALE (not what params.yaml asks for; not in any number): {row.stale}")
     if _num(row.paired_seeds) and row.paired_seeds == 1:
         notes.append("one seed: the CI covers test-set sampling only")
     if _num(row.arm):

@@ -79,12 +79,13 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
         params = params if params is not None else load_params()
         profile = params.profile
     hashes = expected_config_hashes(params) if params is not None else None
+    runtime = {key: (params.get("runtime") or {}).get(key) for key in ("cpu_isa", "cpu_threads")} if params is not None else None
     all_records = load_records(runs_dir)
-    records = select_profile(all_records, profile, hashes)
+    records = select_profile(all_records, profile, hashes, runtime)
     table, contrasts = leaderboard_tables(records, profile, read_reported(results_dir / REPORTED_FILE.name))
     swept = None
     if params is not None and (params.get("plan") or {}).get("points"):
-        swept = sensitivity_table(select_cells(all_records, sweep_cells(params), hashes), params)
+        swept = sensitivity_table(select_cells(all_records, sweep_cells(params), hashes, runtime), params)
     published = results_dir / PUBLISHED
     recover(published)  # a run killed mid-swap is undone before its outputs are read
     csv_path = published / "leaderboard.csv"

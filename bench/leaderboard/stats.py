@@ -53,23 +53,42 @@ def expected_seeds(profile: DictConfig) -> dict[str, list[int]]:
     return seeds
 
 
-def select_profile(records: pd.DataFrame, profile: DictConfig, config_hashes: dict | None = None) -> pd.DataFrame:
+def select_profile(records: pd.DataFrame, profile: DictConfig, config_hashes: dict | None = None,
+                   runtime: dict | None = None) -> pd.DataFrame:
     """The records of the profile's table cells (select_cells)."""
-    return select_cells(records, planned_cells(profile), config_hashes)
+    return select_cells(records, planned_cells(profile), config_hashes, runtime)
 
 
-def select_cells(records: pd.DataFrame, cells: list[Cell], config_hashes: dict | None = None) -> pd.DataFrame:
+def why_stale(row, expected_hash: str | None, runtime: dict) -> str:
+    """Why a record is not what params.yaml asks for its cell now ('' if it is): another config,
+    other numerics than the config pins (BENCH_CPU_ISA / BENCH_CPU_THREADS), or a partial test."""
+    if expected_hash != (row.config_hash if pd.notna(row.config_hash) else None):
+        return "made under another config"
+    if pd.notna(row.cpu_isa) and row.cpu_isa != runtime["cpu_isa"]:
+        return f"made under cpu_isa {row.cpu_isa}, params.yaml asks for {runtime['cpu_isa']}"
+    if pd.notna(row.cpu_threads) and row.cpu_threads != str(runtime["cpu_threads"]):
+        return f"made with {row.cpu_threads} CPU threads, params.yaml asks for {runtime['cpu_threads']}"
+    if row.partial_test:
+        return "tested on part of the test split"
+    return ""
+
+
+def select_cells(records: pd.DataFrame, cells: list[Cell], config_hashes: dict | None = None,
+                 runtime: dict | None = None) -> pd.DataFrame:
     """The records of the given cells, made without overrides (a `trainer.max_epochs=1` smoke run
-    is not the protocol), each marked `stale` when it was made under another config than its
-    cell has now (config_hashes: (neuron, task, seed) -> bench.config.config_hash)."""
+    is not the protocol), each marked `stale` (and why) when it is not what its cell asks for now
+    (config_hashes: (neuron, task, seed) -> bench.config.config_hash; runtime: params.yaml's
+    cpu_isa and cpu_threads)."""
     planned = {(c.neuron, c.task, c.seed): c.addressing for c in cells}
     keys = list(zip(records.neuron, records.task, records.seed))
     selected = records[np.array([key in planned for key in keys], dtype=bool) & ~records.overrides.astype(bool)]
     keys = list(zip(selected.neuron, selected.task, selected.seed))
     selected = selected.assign(stage=[planned[key] for key in keys])
     if config_hashes is None:
-        return selected.assign(stale=False)
-    return selected.assign(stale=[config_hashes.get(key) != have for key, have in zip(keys, selected.config_hash)])
+        return selected.assign(stale=False, stale_why="")
+    runtime = runtime or {"cpu_isa": None, "cpu_threads": None}
+    why = [why_stale(row, config_hashes.get(key), runtime) for key, row in zip(keys, selected.itertuples())]
+    return selected.assign(stale=[bool(w) for w in why], stale_why=why)
 
 
 def contrasts_table(matrices: dict, profile: DictConfig, tasks: list[str], baseline: str) -> pd.DataFrame:
@@ -105,7 +124,9 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], profile: D
              baseline: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per task x neuron the profile asks for, with or without records (a neuron with no
     result yet shows as 0 of N seeds, not as a missing row); the contrasts of contrasts_table)."""
-    stale = records.stale.astype(bool) if "stale" in records else pd.Series(False, index=records.index)
+    if "stale" not in records:
+        records = records.assign(stale=False, stale_why="")
+    stale = records.stale.astype(bool)
     ok = records[(records.status == "ok") & ~stale]
     table = ok.groupby(["task", "neuron"]).agg(
         n_seeds=("seed", "size"), **AGGREGATES, split_protocol=("split_protocol", "first")
@@ -113,7 +134,8 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], profile: D
     failed = records[(records.status == "failed") & ~stale]
     failed = failed.assign(failure=lambda d: "seed " + d.seed.astype(str) + ": " + d.reason)
     failures = failed.groupby(["task", "neuron"]).agg(n_failed=("seed", "size"), failures=("failure", "; ".join))
-    outdated = records[stale].assign(cell=lambda d: "seed " + d.seed.astype(str) + " (`dvc repro " + d.stage + "`)")
+    outdated = records[stale].assign(
+        cell=lambda d: "seed " + d.seed.astype(str) + ": " + d.stale_why + " (`dvc repro -f " + d.stage + "`)")
     outdated = outdated.groupby(["task", "neuron"]).agg(stale=("cell", ", ".join))
     planned = pd.MultiIndex.from_product([list(n_seeds_expected), list(profile.neurons)], names=["task", "neuron"])
     table = table.join(failures, how="outer").join(outdated, how="outer").reindex(planned.union(table.index)).reset_index()
