@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", help="default: the profile in params.yaml")
     parser.add_argument("--version", type=int, help="default: the latest version")
     args = parser.parse_args(argv)
-    text = entry(args.profile or load_params().profile.name, args.version)
+    try:
+        text = entry(args.profile or load_params().profile.name, args.version)
+    except ValueError as e:  # a damaged history (bench.leaderboard.version.read_history)
+        raise SystemExit(f"bench.cite: {e}") from None
     if "uncommitted source changes" in text:
         print("bench.cite: this table version was made from a working tree with uncommitted changes; commit, re-run "
               "`dvc repro` and cite the version that produces", file=sys.stderr)

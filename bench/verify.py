@@ -116,6 +116,12 @@ def parse_cell(name: str, planned: list[Cell] | None) -> tuple[str, str, int]:
     return cell.task, cell.neuron, cell.seed
 
 
+def at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the number of cells to draw is an integer >= 1")
+    return int(text)
+
+
 def choose(params, named: list[str], sample: int, seed: int) -> list[tuple[str, str, int]]:
     if named:
         planned = all_cells(params) if params is not None else None
@@ -132,12 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("cells", nargs="*", help="cells as <task>/<neuron>/<seed> (default: a random sample)")
-    parser.add_argument("--sample", type=int, default=1, help="how many cells to draw when none is named")
+    parser.add_argument("--sample", type=at_least_one, default=1, help="how many cells to draw when none is named")
     parser.add_argument("--seed", type=int, default=None, help="seed of the draw (default: a new one each time)")
     parser.add_argument("--tolerance", type=float, default=0.0, help="largest accepted difference of a number")
     parser.add_argument("--into", type=Path, help=argparse.SUPPRESS)  # internal: train one cell into this folder
     args = parser.parse_args(argv)
     if args.into:
+        results = RUNS_DIR.resolve().parent
+        if args.into.exists() or results in [args.into.resolve(), *args.into.resolve().parents]:
+            parser.error(f"--into {args.into}: bench.verify trains into a new scratch folder of its own; this one exists "
+                         f"or lies in {RUNS_DIR.parent}/, which only `dvc repro` writes")
         task, neuron, seed = choose(None, args.cells, 0, None)[0]
         train_into(args.into, task, neuron, seed)
         return 0

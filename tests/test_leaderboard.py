@@ -66,6 +66,12 @@ def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(
 
 @pytest.fixture
 def results(tmp_path):
+    return some_results(tmp_path)
+
+
+def some_results(tmp_path):
+    """Records of lif and qif on digits (a failed seed, a seed outside the profile, a smoke run)
+    and a reported.csv."""
     for seed, top1 in enumerate([90.0, 92.0, 94.0]):
         write(tmp_path, "qif", seed, top1)
     write(tmp_path, "lif", 0, 95.0)

@@ -75,6 +75,13 @@ def _seeds(row) -> str:
     return f"{int(row.n_seeds)}" if _num(row.n_seeds) else "—"
 
 
+def markdown_cell(text: str) -> str:
+    """Text from records (a failure reason may hold newlines, `|` or Markdown) as one inert table
+    cell: one line, pipes escaped, no heading, list or HTML it could start."""
+    text = " ".join(str(text).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("#", "\\#")
+
+
 def _notes(row) -> str:
     if row.kind == "reported":
         return f"reported: {row.source}, {row.where}" + (f"; {row.note}" if _num(row.note) else "")
@@ -212,11 +219,11 @@ def to_markdown(table: pd.DataFrame, meta: dict, contrasts: pd.DataFrame | None 
         lines += ["", f"## {task}", ""]
         if protocols:
             lines += [f"Split protocol: `{protocols}`.", ""]
-        lines.append(display(rows).to_markdown(index=False, disable_numparse=True))
+        lines.append(display(rows).map(markdown_cell).to_markdown(index=False, disable_numparse=True))
     failed = table[table.n_failed.fillna(0) > 0]
     if len(failed):
         lines += ["", "## Failed cells", ""]
-        lines += [f"- {r.task} / {r.neuron}: {r.failures}" for r in failed.itertuples()]
+        lines += [f"- {r.task} / {r.neuron}: {markdown_cell(r.failures)}" for r in failed.itertuples()]
     return "\n".join(lines) + "\n"
 
 

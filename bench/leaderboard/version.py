@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.provenance import git_state
+from bench.provenance import _git, git_state
 
 VERSIONS_FILE = Path("results/leaderboard/table-versions.csv")  # the version history (the stage's `persist`ed output)
 HISTORY_COLUMNS = ["profile", "version", "date", "content_hash", "git_commit", "git_dirty", "dvc_lock_hash", "changes"]
@@ -57,7 +57,10 @@ def read_history(path: Path) -> pd.DataFrame:
     missing = set(HISTORY_COLUMNS) - set(history.columns)
     if missing:
         raise ValueError(f"{path}: lacks the columns {sorted(missing)}; restore it from git (it is the table history)")
-    return history
+    bad = [v for v in history.version.astype(str) if not re.fullmatch(r"[1-9][0-9]*", v)]
+    if bad:
+        raise ValueError(f"{path}: version {bad[0]!r} is not a positive integer; restore it from git (it is the table history)")
+    return history.astype({"version": int})
 
 
 def _differs(new: pd.Series, old: pd.Series) -> bool:
@@ -90,13 +93,24 @@ def changes(table: pd.DataFrame, previous: pd.DataFrame | None) -> str:
     return "; ".join(added + removed + changed) or "metadata only"
 
 
+def committed_text(path: Path) -> str:
+    """The file as the last commit holds it ('' outside a repository, or where the commit has none)."""
+    top = _git("rev-parse", "--show-toplevel")
+    try:
+        relative = Path(path).resolve().relative_to(top) if top else None
+    except ValueError:
+        return ""
+    return (_git("show", f"HEAD:{relative.as_posix()}") or "") if relative else ""
+
+
 def highest_version(profile: str, history: pd.DataFrame, previous_table: pd.DataFrame | None, changelog: Path) -> int:
     """The highest version the profile's table has had, by every trace of it: the history, the
-    published CSV's table_version column and the CHANGELOG (0 if none). A deleted history file
-    must never let another table take a number a cited one had."""
+    published CSV's table_version column, the CHANGELOG and the CHANGELOG of git's last commit (0
+    if none). Neither a deleted history file nor a deleted results/leaderboard/ may let another
+    table take a number a cited one had."""
     versions = [int(v) for v in history[history.profile == profile].version]
     published = [] if previous_table is None else previous_table.get("table_version", pd.Series(dtype=str)).dropna()
-    texts = [*map(str, published), changelog.read_text() if changelog.is_file() else ""]
+    texts = [*map(str, published), changelog.read_text() if changelog.is_file() else "", committed_text(changelog)]
     versions += [int(n) for text in texts for n in re.findall(rf"\b{re.escape(profile)}-v(\d+)\b", text)]
     return max(versions, default=0)
 

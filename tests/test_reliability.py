@@ -1,0 +1,78 @@
+"""Attacks of the second adversarial pass (issue 34), each performed as written, with its outcome:
+refused in one line naming the setting or file, nothing published, nothing lost
+(docs/reliability.md lists every attack and the test that keeps its outcome true)."""
+
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from test_leaderboard import run, some_results, write
+
+from bench.cite import entry
+from bench.cite import main as cite
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def results(tmp_path):
+    return some_results(tmp_path)
+
+
+def test_a_failure_reason_cannot_break_the_table_or_inject_markdown(results, monkeypatch):
+    """bench.train writes multi-line reasons itself (e.g. Hydra's InstantiationException)."""
+    reason = "InstantiationException: Error | in call\n## PWNED\n- item <script>x</script>\n| a | b |"
+    write(results, "lif", 2, status="failed", reason=reason)
+    run(results, monkeypatch)
+    md = (results / "results/leaderboard/leaderboard.md").read_text()
+    assert "## PWNED" not in md and "<script>" not in md and "\n- item" not in md
+    table = [line for line in md.splitlines() if line.startswith("| lif ")]
+    header = next(line for line in md.splitlines() if line.startswith("| neuron"))
+    unescaped = lambda line: line.replace("\\|", "").count("|")  # noqa: E731
+    assert table and all(unescaped(line) == unescaped(header) for line in table)
+    assert "Error \\| in call \\#\\# PWNED" in md
+
+
+def test_a_deleted_leaderboard_folder_never_lets_a_cited_version_number_be_reused(results, monkeypatch):
+    """rm -rf results/leaderboard && python -m bench.leaderboard: the committed CHANGELOG still
+    names the versions that were cited."""
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=results, check=True)
+    _, first = run(results, monkeypatch)
+    write(results, "qif", 1, 93.0)
+    _, second = run(results, monkeypatch)
+    assert (first["version"], second["version"]) == (1, 2)
+    subprocess.run([*git, "add", "-A"], cwd=results, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "v2"], cwd=results, check=True)
+    shutil.rmtree(results / "results/leaderboard")
+    write(results, "qif", 1, 91.0)
+    _, third = run(results, monkeypatch)
+    assert third["version"] == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["randman/lif/0", "--into", "results"], "--into results: bench.verify trains into a new scratch folder of its own"),
+    (["randman/lif/0", "--into", "results/runs/randman/lif/0"], "which only `dvc repro` writes"),
+    (["--sample", "0"], "'0': the number of cells to draw is an integer >= 1"),
+    (["--sample", "-3"], "the number of cells to draw is an integer >= 1"),
+])
+def test_verify_never_writes_into_results_and_never_verifies_nothing(args, message):
+    before = (ROOT / "results/runs/randman/lif/0/record.json").read_bytes()
+    out = subprocess.run([sys.executable, "-m", "bench.verify", *args], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert (ROOT / "results/runs/randman/lif/0/record.json").read_bytes() == before
+
+
+def test_cite_refuses_a_history_whose_version_is_not_a_number(tmp_path, monkeypatch):
+    history = tmp_path / "results/leaderboard/table-versions.csv"
+    history.parent.mkdir(parents=True)
+    row = {"profile": "mini", "version": "abc", "date": "2026-01-01", "content_hash": "c", "git_commit": "g",
+           "git_dirty": False, "dvc_lock_hash": "d", "changes": "first version"}
+    pd.DataFrame([row]).to_csv(history, index=False)
+    with pytest.raises(ValueError, match="version 'abc' is not a positive integer; restore it from git"):
+        entry("mini", history_path=history)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="bench.cite: results/leaderboard/table-versions.csv: version 'abc'"):
+        cite(["--profile", "mini"])
