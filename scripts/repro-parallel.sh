@@ -14,7 +14,9 @@
 # which saves DVC's and the imports' ~16 s per stage (bench/runner.py). When every stage
 # succeeded, one `dvc commit` of the `train` and `dynamics` groups enters them all in dvc.lock
 # (up-to-date stages stay as they are); otherwise only those that succeeded are committed. Then
-# the leaderboard. Each phase's seconds are printed.
+# the leaderboard. Each phase's seconds are printed. Stopping the script (SIGTERM, Ctrl-C) stops
+# its workers (a cell in flight writes no record and resumes next time), commits what finished
+# and exits 143; its temporary files go in every case.
 #
 # A CPU cell uses runtime.cpu_threads threads (default 1, part of its config: the numbers depend on
 # it), so K = the number of cores keeps a CPU busy. With `cpu_threads: auto` each worker gets
@@ -42,34 +44,55 @@ phase "data splits"
 
 # The train and dynamics stages whose results are missing or out of date (--force: all of them).
 queue=$(mktemp)
+done=$(mktemp)
+trap 'rm -f "$queue" "$done"' EXIT
 python -m bench.worklist --schedule $force >"$queue"
 echo "repro-parallel.sh: $(grep -c '^train@' "$queue" || true) cells to train and" \
   "$(grep -c '^dynamics@' "$queue" || true) dynamics stages on $K workers"
 phase "work list"
 
-threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
-failed=$(mktemp)
-done=$(mktemp)
-if [ -s "$queue" ]; then
-  for ((k = 0; k < K; k++)); do
-    (
-      export CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads
-      python -m bench.runner --no-commit --done "$done" --queue "$queue" || echo "worker $k" >>"$failed"
-    ) &
-  done
-  wait
-  phase "stages"
-  if [ ! -s "$failed" ]; then
+# Commits the stages that succeeded (all of them when no worker failed), so that nothing this run
+# made is left out of dvc.lock.
+commit_done() {
+  if [ "$1" = all ]; then
     dvc commit --force --quiet train dynamics   # every stage was up to date or has just succeeded
   elif [ -s "$done" ]; then
     mapfile -t succeeded <"$done"
     dvc commit --force --quiet "${succeeded[@]}"
   fi
+}
+
+# SIGTERM or Ctrl-C: the workers get SIGTERM (a cell in flight stops without a record and resumes
+# from its last epoch next time), then what finished is committed.
+workers=()
+stop() {
+  trap '' TERM INT
+  echo "repro-parallel.sh: stopped; stopping ${#workers[@]} workers, then committing the stages that finished" >&2
+  kill -TERM "${workers[@]}" 2>/dev/null || true
+  wait || true
+  commit_done some
+  exit 143
+}
+
+threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
+failed=0
+if [ -s "$queue" ]; then
+  trap stop TERM INT
+  for ((k = 0; k < K; k++)); do
+    CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads \
+      python -m bench.runner --no-commit --done "$done" --queue "$queue" &
+    workers+=($!)
+  done
+  for ((k = 0; k < K; k++)); do
+    wait "${workers[k]}" || { echo "repro-parallel.sh: worker $k failed" >&2; failed=$((failed + 1)); }
+  done
+  trap - TERM INT
+  phase "stages"
+  if [ "$failed" -eq 0 ]; then commit_done all; else commit_done some; fi
   phase "dvc commit"
 fi
-if [ -s "$failed" ]; then
-  echo "repro-parallel.sh: stages failed (named above; a cell's record says why; the leaderboard was not rebuilt):" >&2
-  cat "$failed" >&2
+if [ "$failed" -gt 0 ]; then
+  echo "repro-parallel.sh: $failed workers had failed stages (named above; a cell's record says why; the leaderboard was not rebuilt)" >&2
   exit 1
 fi
 dvc repro ${force:+--force --single-item} leaderboard   # --single-item: not its upstream again

@@ -112,6 +112,39 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
         "lif digits 0 train@lif-digits-0", "qif digits 0 train@qif-digits-0"]
 
 
+def runner_processes(repo: Path) -> list[int]:
+    """Live processes of bench.runner started in repo."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"bench.runner" in (proc / "cmdline").read_bytes() and (proc / "cwd").resolve() == repo:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_stopping_the_launcher_stops_its_workers_and_leaves_nothing_behind(repo, tmp_path_factory):
+    """kill -TERM on scripts/repro-parallel.sh while a cell trains: the workers stop too (the cell
+    writes no record, now or later), the script exits 143 and removes its temporary files."""
+    tmp = tmp_path_factory.mktemp("tmpdir")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "TMPDIR": str(tmp),
+           "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.Popen(["bash", "scripts/repro-parallel.sh", "2"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not list(repo.glob("outputs/runs/digits/*/0/config_hash")) and time.monotonic() < deadline:  # a cell in flight
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "stopped; stopping 2 workers" in out, out
+    assert runner_processes(repo) == []
+    time.sleep(5)  # an orphaned worker would finish its one-epoch cell and write its record by now
+    assert not list((repo / "results/runs").glob("digits/*/0/record.json"))
+    assert list(tmp.iterdir()) == []
+
+
 def test_cells_trained_in_one_process_equal_their_own_dvc_stage(repo):
     # bench.runner trains both cells in one process (qif after lif and a phase portrait) and commits them ...
     stages = ("train@lif-digits-0", "dynamics@qif", "train@qif-digits-0")
