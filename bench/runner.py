@@ -92,9 +92,13 @@ def run(stage: Stage) -> bool:
 def take(queue: Path) -> str | None:
     """Removes and returns the first stage of a shared work list (None when it is empty); the
     file lock makes each stage go to exactly one worker."""
-    with open(queue, "r+") as f:
+    with open(queue, "r+", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed
-        first, *others = f.read().splitlines() or [None]
+        try:
+            first, *others = f.read().splitlines() or [None]
+        except UnicodeDecodeError:
+            raise SystemExit(f"bench.runner: {queue} is not a work list (one stage name per line, as "
+                             "`python -m bench.worklist --schedule` writes)") from None
         f.seek(0)
         f.truncate()
         f.writelines(line + "\n" for line in others)
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if bool(args.stages) == bool(args.queue):
         parser.error("give either stages or --queue FILE")
+    if args.queue and not args.queue.is_file():
+        parser.error(f"--queue {args.queue}: no such file (write a work list with `python -m bench.worklist --schedule`)")
     stages = from_queue(args.queue) if args.queue else planned(args.stages)
     done, ran = [], 0
     for stage in stages:

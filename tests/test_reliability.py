@@ -76,3 +76,44 @@ def test_cite_refuses_a_history_whose_version_is_not_a_number(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="bench.cite: results/leaderboard/table-versions.csv: version 'abc'"):
         cite(["--profile", "mini"])
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("results/runs/randman/lif/0/record.json", "results/runs/randman/lif/0/record.json: not a valid record"),
+    ("results/leaderboard/table-versions.csv", "results/leaderboard/table-versions.csv: lacks the columns"),
+])
+def test_a_damaged_record_or_history_is_one_line_and_publishes_nothing(tmp_path, monkeypatch, damage, message):
+    from bench.leaderboard.stage import main as leaderboard
+
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    shutil.copytree(ROOT / "results/runs/randman/lif", tmp_path / "results/runs/randman/lif")
+    (tmp_path / damage).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / damage).write_bytes(b"garbage\x00\x01,,\n" if damage.endswith(".csv") else b"")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        leaderboard([])
+    assert str(stopped.value).startswith(f"bench.leaderboard: {message}") and "nothing was published" in str(stopped.value)
+    assert not (tmp_path / "results/leaderboard/leaderboard.md").exists()
+
+
+@pytest.mark.parametrize("queue, message", [
+    ("missing", "--queue {queue}: no such file"),
+    ("binary", "{queue} is not a work list"),
+])
+def test_a_missing_or_binary_work_list_is_one_line(tmp_path, queue, message):
+    path = tmp_path / queue
+    if queue == "binary":
+        path.write_bytes(bytes(range(128, 256)))
+    out = subprocess.run([sys.executable, "-m", "bench.runner", "--queue", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode != 0 and message.format(queue=path) in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_a_sweep_whose_points_are_all_stale_still_gets_its_figure(tmp_path):
+    """neurons.lif.tau=3.0, then the leaderboard: every point of LIF's sweep is stale."""
+    from bench.leaderboard.plots import sensitivity
+    from bench.leaderboard.sensitivity import COLUMNS
+
+    rows = pd.DataFrame([{c: None for c in COLUMNS} | {"sweep": "lif.surrogate.width", "task": "randman", "value": v,
+                                                        "n_seeds": 0, "is_default": v == 1.0} for v in (0.5, 1.0, 2.0)])
+    sensitivity(rows, tmp_path / "sensitivity.png")
+    assert (tmp_path / "sensitivity.png").stat().st_size > 0

@@ -195,6 +195,10 @@ def sensitivity(table: pd.DataFrame, path: Path) -> None:
     fig, axes = _grid(len(panels))
     for ax, ((sweep, task), rows) in zip(axes, panels):
         rows = rows[rows.n_seeds > 0]
+        if rows.empty:  # every point stale or missing (e.g. the base neuron's settings changed)
+            ax.text(0.5, 0.5, "no current records:\nsee the table's notes", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(f"{task}: {sweep}")
+            continue
         numeric = pd.api.types.is_numeric_dtype(rows.value)
         x = rows.value.to_numpy(float) if numeric else np.arange(len(rows))
         acc = rows.top1_mean.to_numpy(float)

@@ -115,8 +115,15 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m bench.leaderboard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    ).parse_args(argv)  # no options: --help explains, anything else is refused before anything is written
-    build(params=load_params())
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a refusal")
+    args = parser.parse_args(argv)  # anything else is refused before anything is written
+    try:
+        build(params=load_params())
+    except (ValueError, FileNotFoundError) as e:  # a malformed record, history or params.yaml: named in the message
+        if args.debug:
+            raise
+        raise SystemExit(f"bench.leaderboard: {e}; nothing was published (--debug shows where)") from None
     print((RESULTS_DIR / PUBLISHED / "leaderboard.md").read_text())
