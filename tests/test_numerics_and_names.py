@@ -135,6 +135,8 @@ def copy_of_the_config(tmp_path):
     ("+profile.task_seeds={randman: ['1 $(touch PWNED)']}", "task_seeds"),
     ("profile.sweeps=[{neuron: lif, param: _target_, values: [builtins.print]}]", "is a Hydra keyword"),
     ("+profile.nuerons=[lif]", "nuerons"),  # a typo is not ignored either
+    ("profile.sweeps=[{neuron: qif}]", "Missing mandatory value: sweeps[0].param"),  # issue 34 (16): a malformed sweep
+    ("profile.sweeps=[{neuron: qif, param: a, values: 3}]", "setting profile.values"),
 ])
 def test_compose_refuses_what_would_reach_a_command_line_unchecked(tmp_path, override, message):
     """Everything of a profile that reaches dvc.yaml's commands is typed by one schema

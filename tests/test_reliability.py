@@ -117,3 +117,16 @@ def test_a_sweep_whose_points_are_all_stale_still_gets_its_figure(tmp_path):
                                                         "n_seeds": 0, "is_default": v == 1.0} for v in (0.5, 1.0, 2.0)])
     sensitivity(rows, tmp_path / "sensitivity.png")
     assert (tmp_path / "sensitivity.png").stat().st_size > 0
+
+
+def test_every_test_docs_reliability_names_exists():
+    """docs/reliability.md names the test behind each outcome: each one must exist."""
+    import re
+
+    text = (ROOT / "docs/reliability.md").read_text()
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", text)
+    named += [(file, name) for file, names in re.findall(r"`(test_\w+\.py)::test_\w+`((?:, `::test_\w+`)+)", text)
+              for name in re.findall(r"::(test_\w+)", names)]
+    assert len(named) >= 25
+    for file, name in named:
+        assert re.search(rf"^def {name}\(", (ROOT / "tests" / file).read_text(), re.M), f"{file}::{name}"
