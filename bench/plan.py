@@ -49,6 +49,10 @@ def point_name(base: str, param: str, value) -> str:
     return f"{base}-{param.rpartition('.')[2]}-{text.replace('.', 'p').replace('-', 'm').replace('+', '')}".lower()
 
 
+MAX_CELLS = 1000  # a plan DVC handles in seconds (500 sweep values, 2,500 cells: `dvc status` took > 300 s)
+MAX_SWEEP_VALUES = 32
+
+
 def sweep_points(profile: DictConfig, neurons: DictConfig) -> list[SweepPoint]:
     """The profile's `sweeps` (neuron, param, values, optional tasks): one point per value that
     differs from the base neuron's own (that one is the base neuron's cells)."""
@@ -62,6 +66,9 @@ def sweep_points(profile: DictConfig, neurons: DictConfig) -> list[SweepPoint]:
             raise KeyError(f"{where}: neuron {base!r} has no setting {param!r} (conf/neuron/{base}.yaml)")
         if not values:
             raise ValueError(f"{where}: `values` must list the settings to try")
+        if len(values) > MAX_SWEEP_VALUES:
+            raise ValueError(f"{where}: {len(values)} values, more than {MAX_SWEEP_VALUES}; a sensitivity sweep needs a "
+                             "few points (each is a cell per task and seed)")
         tasks = tuple(sweep.get("tasks") or profile.tasks)
         for value in values:
             if value != OmegaConf.select(neurons[base], param):
@@ -144,6 +151,9 @@ def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig) -> DictCon
         base_code = neuron_code(point.base, neurons[point.base])
         for c in (Cell(point.name, t, s) for t in point.tasks for s in task_seeds(profile, t)):
             cells[c.key] = cell(c, base_code, f"plan.points.{point.name}.neuron")
+    if len(cells) > MAX_CELLS:
+        raise ValueError(f"profile {profile.name!r} plans {len(cells)} cells, more than {MAX_CELLS}: `dvc status` and "
+                         "`dvc repro` slow to minutes per call beyond that; split it into profiles or fewer sweep values")
     return OmegaConf.create({
         "neurons": {name: {"code": path} for name, path in code.items()},
         "tasks": {name: {"data_code": files["data"], "model_code": files["model"]} for name, files in own.items()},
