@@ -148,7 +148,28 @@ def check_names(params: DictConfig) -> DictConfig:
             check_name(kind, name)
     if params.get("profile") is not None:
         check_profile(params.profile)
+    check_points(params)
     return params
+
+
+def check_points(params: DictConfig) -> None:
+    """Each sweep point of params.yaml's plan is its base neuron with one setting changed, as
+    `bench.compose` wrote it: a hand edit of neurons.<base> that the plan does not follow would run
+    the base neuron's cells under one config and its sweep's under another."""
+    for name, point in ((params.get("plan") or {}).get("points") or {}).items():
+        base = (params.get("neurons") or {}).get(point.base)
+        if base is None:
+            continue
+        expected = OmegaConf.create(OmegaConf.to_container(base, resolve=True))
+        OmegaConf.update(expected, point.param, point.value, merge=False)
+        differing = [key for key in sorted(set(leaf_keys(expected)) | set(leaf_keys(point.neuron)))
+                     if OmegaConf.select(expected, key) != OmegaConf.select(point.neuron, key)]
+        if differing:
+            key = differing[0]
+            raise ValueError(
+                f"params.yaml: sweep point {name} has {point.base}.{key} = {OmegaConf.select(point.neuron, key)!r} but "
+                f"neurons.{point.base}.{key} is {OmegaConf.select(expected, key)!r}: params.yaml was edited by hand; "
+                "edit conf/ instead and run `python -m bench.compose` (or `dvc exp run -S ...`), which writes both")
 
 
 def load_params(path: Path = PARAMS_FILE) -> DictConfig:

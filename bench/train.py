@@ -44,12 +44,14 @@ from bench import numerics, skip_exit_collections
 from bench.builder import build
 from bench.callbacks import peak_memory
 from bench.config import Cell, cell_config, config_hash, load_params
+from bench.data.datamodule import DataError
 from bench.module import DivergedError
-from bench.neurons.base import Neuron
+from bench.neurons.base import BACKENDS, Neuron
 from bench.provenance import provenance
 from bench.record import METRICS, RUNS_DIR, SELECTION, SHOWN, run_dir, write_record
 from bench.trainer import (
     UsageError,
+    check_loggers,
     check_trainer,
     checkpoint_epoch,
     history,
@@ -185,7 +187,10 @@ def _run_cell(cfg: DictConfig, overrides: list[str], out_dir: Path, work_dir: Pa
         if error is None or isinstance(error, DivergedError):
             (work_dir / "config_hash").unlink(missing_ok=True)  # finished: a rerun trains afresh
     if error is not None and not isinstance(error, DivergedError):
-        traceback.print_exception(error)
+        if isinstance(error, DataError):  # names its file and what to do: no traceback needed
+            print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        else:
+            traceback.print_exception(error)
         raise SystemExit(f"cell {Cell(cfg.neuron_name, cfg.task_name, cfg.seed)} failed; wrote {out_dir}/record.json")
     return record
 
@@ -207,6 +212,10 @@ def checked_config(args: argparse.Namespace) -> DictConfig:
             raise UsageError(f"trainer.{key} is set by bench.train (callbacks and loggers come from the callbacks/ and "
                              f"logger/ config groups); remove it")
     check_trainer(cfg)
+    check_loggers(cfg)
+    if cfg.runtime.get("neuron_backend") not in BACKENDS:
+        backend = cfg.runtime.get("neuron_backend")
+        raise UsageError(f"runtime.neuron_backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     numerics.thread_count(cfg.runtime.get("cpu_threads", numerics.DEFAULT_THREADS))  # ValueError: one line
     if any(o.removeprefix("+").startswith("runtime.cpu_isa=") for o in args.overrides):
         raise UsageError("runtime.cpu_isa is fixed when the process starts, before torch loads (params.yaml's "

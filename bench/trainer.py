@@ -104,6 +104,21 @@ def attempts(work_dir: Path) -> list[Path]:
     return sorted(folders, key=lambda p: int(p.name))
 
 
+# The package each of Lightning's optional loggers imports when it is built (after the data is set up).
+LOGGER_PACKAGES = {"MLFlowLogger": "mlflow", "WandbLogger": "wandb", "TensorBoardLogger": "tensorboard"}
+
+
+def check_loggers(cfg: DictConfig) -> None:
+    """Each configured logger's package is installed: a missing one is named before training."""
+    import importlib.util
+
+    for name, conf in (cfg.logger or {}).items():
+        package = LOGGER_PACKAGES.get(str((conf or {}).get("_target_", "")).rsplit(".", 1)[-1])
+        if package and importlib.util.find_spec(package) is None:
+            raise UsageError(f"logger {name} needs the {package} package: pip install {package} "
+                             "(or `pip install -e '.[loggers]'`), or choose another logger (logger=csv)")
+
+
 def make_loggers(cfg: DictConfig, work_dir: Path) -> list:
     """The configured loggers (conf/logger/), writing under the run's work dir. A resumed run's
     CSV logger gets a new version folder (CSVLogger would overwrite an earlier attempt's file)."""

@@ -69,6 +69,8 @@ def test_an_unwritable_results_folder_is_refused_before_training(in_repo, tmp_pa
         (["qif", "digits", "0", "+trainer.callbacks=[]"], "trainer.callbacks is set by bench.train"),
         (["qif", "digits", "0", "runtime.cpu_threads=0"], "runtime.cpu_threads (or BENCH_CPU_THREADS) must be an integer >= 1"),
         (["qif", "digits", "0", "runtime.cpu_isa=foo"], "runtime.cpu_isa is fixed when the process starts"),
+        (["qif", "digits", "0", "runtime.neuron_backend=foo"], "runtime.neuron_backend must be one of eager, bptt, fused"),
+        (["qif", "digits", "0", "logger=mlflow"], "logger mlflow needs the mlflow package"),
     ],
 )
 def test_a_mistyped_request_is_one_clear_line(args, message):
@@ -90,6 +92,35 @@ def test_a_binary_split_file_is_named(tmp_path):
     (tmp_path / "split.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(ValueError, match=f"split file {tmp_path}/split.json is not valid JSON"):
         dm.setup("fit")
+
+
+def test_a_split_that_is_not_one_or_lists_a_sample_the_data_lacks_is_named(tmp_path):
+    from bench.data import ClassificationDataModule
+    from bench.data.datamodule import DataError
+    from bench.data.digits import Digits
+
+    dm = ClassificationDataModule(Digits(), prepared_dir=str(tmp_path))
+    (tmp_path / "split.json").write_text("[1, 2, 3]")
+    with pytest.raises(DataError, match=f"split file {tmp_path}/split.json is not a split"):
+        dm.setup("fit")
+    split = dm.write_split()
+    split["test"][0] = 10**9
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    with pytest.raises(DataError, match=f"{tmp_path}/split.json: .*sample"):
+        dm.setup("fit")
+
+
+def test_a_hand_edit_of_params_yaml_that_its_sweep_points_do_not_follow_is_refused(tmp_path):
+    """neurons.qif.u2 changed in params.yaml by hand: the qif cells would run one config, its
+    sweep points (plan.points) another."""
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.load(ROOT / "params.yaml")
+    params.neurons.qif.u2 = 0.6
+    OmegaConf.save(params, tmp_path / "params.yaml")
+    with pytest.raises(ValueError, match=r"params.yaml: sweep point qif-a-0p125 has qif.u2 = 0.5 but neurons.qif.u2 is 0.6: "
+                                         r"params.yaml was edited by hand; edit conf/ instead"):
+        load_params(tmp_path / "params.yaml")
 
 
 def test_a_truncated_events_file_is_named(tmp_path):
@@ -165,3 +196,16 @@ def test_an_infinite_surrogate_width_is_refused():
 
     with pytest.raises(ValueError, match="must be a finite number > 0, got inf"):
         Rectangle(float("inf"))
+
+
+def test_the_resume_point_is_written_after_every_epoch_not_only_when_validation_improves(in_repo, tmp_path):
+    """With lr 0 validation never improves after the first epoch: last.ckpt must still be the
+    last epoch's (Lightning's save_last follows best.ckpt), or a resumed run repeats epochs."""
+    overrides = ["trainer.max_epochs=3", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+                 "task.optimizer.lr=0.0"]
+    run_cell(cell_config(load_params(), "lif", "digits", 0, overrides), overrides,
+             runs_root=tmp_path / "runs", work_root=tmp_path / "work")
+    checkpoints = tmp_path / "work/digits/lif/0/checkpoints"
+    last = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=False)
+    assert (best["epoch"], last["epoch"]) == (0, 2)

@@ -23,6 +23,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from bench.atomic import write_text
 
 SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """Prepared data that cannot be used as it is (the message names the file and what to do)."""
 SPLIT_FILE = "split.json"
 
 
@@ -112,6 +116,10 @@ class ClassificationDataModule(L.LightningDataModule):
             raise ValueError(
                 f"split file {self.split_file} is not valid JSON ({e}); re-create it with `dvc repro prepare`"
             ) from e
+        lists = {name: split.get(name) for name in SPLITS if name in split} if isinstance(split, dict) else None
+        if lists is None or any(not isinstance(v, list) or not all(type(i) is int and i >= 0 for i in v) for v in lists.values()):
+            raise DataError(f"split file {self.split_file} is not a split (an object whose train/val/test are lists of "
+                             "sample indices); re-create it with `dvc repro prepare`")
         if split.get("fingerprint") != self.source.fingerprint():
             raise ValueError(
                 f"split file {self.split_file} was made from other data than {type(self.source).__name__} reads now; "
@@ -122,7 +130,16 @@ class ClassificationDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.data:
             self.split = self.read_split()
-            self.data = self.source.datasets(self.split, self.prepared_dir)
+            try:
+                self.data = self.source.datasets(self.split, self.prepared_dir)
+            except IndexError as e:  # a split index beyond the data
+                raise DataError(f"{self.split_file}: a split lists a sample the data does not have ({e}); "
+                                "re-create it with `dvc repro prepare`") from e
+            for name in SPLITS:  # an index beyond the data would fail mid-epoch, far from its cause
+                data = self.data[name]
+                if isinstance(data, Subset) and len(data.indices) and max(data.indices) >= len(data.dataset):
+                    raise DataError(f"{self.split_file}: the {name} split lists sample {max(data.indices)} of a dataset "
+                                     f"of {len(data.dataset)}; re-create it with `dvc repro prepare`")
             empty = [name for name in SPLITS if len(self.data[name]) == 0]
             if empty:
                 raise ValueError(f"{self.split_file}: the {empty} split(s) are empty; check the dataset and the split settings")
