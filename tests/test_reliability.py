@@ -130,3 +130,22 @@ def test_every_test_docs_reliability_names_exists():
     assert len(named) >= 25
     for file, name in named:
         assert re.search(rf"^def {name}\(", (ROOT / "tests" / file).read_text(), re.M), f"{file}::{name}"
+
+
+def test_the_data_check_finds_empty_recordings_and_stray_folders(tmp_path):
+    """A __MACOSX folder and 10,000 0-byte .aedat4 files used to pass `bench.data check`."""
+    import tonic
+
+    from bench.data.check import check_cifar10dvs
+    from bench.data.cifar10dvs import CIFAR10DVS
+
+    folder = tmp_path / "cifar10dvs/CIFAR10DVS"
+    for name in tonic.datasets.CIFAR10DVS.classes:
+        (folder / name).mkdir(parents=True)
+        for i in range(1000):
+            (folder / name / f"cifar10_{name}_{i}.aedat4").touch()
+    (folder / "__MACOSX/airplane").mkdir(parents=True)
+    findings = list(check_cifar10dvs(CIFAR10DVS(4, root=str(tmp_path))))
+    problems = [f.text for f in findings if not f.ok]
+    assert "holds folders that are not classes (__MACOSX); remove them" in problems[0]
+    assert len(problems) == 11 and all("1000 of 1000 recordings, 1000 of them empty (0 bytes" in p for p in problems[1:])

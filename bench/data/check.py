@@ -72,9 +72,17 @@ def check_cifar10dvs(source) -> Iterator[Finding]:
         yield Finding(False, f"{source.folder} not found: download {tonic.datasets.CIFAR10DVS.url} ({archive.name}), "
                              f"extract it and the per-class zips inside it so that {source.folder}/<class>/*.aedat4 exist")
         return
-    for name in tonic.datasets.CIFAR10DVS.classes:
-        n = len(list((source.folder / name).glob("*.aedat4"))) if (source.folder / name).is_dir() else 0
-        yield Finding(n == CIFAR10DVS_PER_CLASS, f"{source.folder / name}: {n} of {CIFAR10DVS_PER_CLASS} recordings")
+    classes = tonic.datasets.CIFAR10DVS.classes
+    strays = sorted(p.name for p in source.folder.iterdir() if p.is_dir() and p.name not in classes)
+    if strays:  # e.g. __MACOSX from a zip made on a Mac: the loader would take it for a class
+        yield Finding(False, f"{source.folder} holds folders that are not classes ({', '.join(strays)}); remove them")
+    for name in classes:
+        files = list((source.folder / name).glob("*.aedat4")) if (source.folder / name).is_dir() else []
+        empty = [f.name for f in files if f.stat().st_size == 0]
+        text = f"{source.folder / name}: {len(files)} of {CIFAR10DVS_PER_CLASS} recordings"
+        if empty:
+            text += f", {len(empty)} of them empty (0 bytes, e.g. {sorted(empty)[0]}): extract the class's zip again"
+        yield Finding(len(files) == CIFAR10DVS_PER_CLASS and not empty, text)
 
 
 def check_imagenet(source) -> Iterator[Finding]:
