@@ -227,6 +227,18 @@ def checked_config(args: argparse.Namespace) -> DictConfig:
     return cfg
 
 
+def stop_with_parent() -> None:
+    """SIGTERM to this process when the one that started it ends (Linux): a killed `dvc repro`
+    stops its cell as a SIGTERM would (no record, resumable) instead of leaving it to train on
+    and write a record nothing commits."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m bench.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -238,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--debug", action="store_true", help="show the traceback of a usage error")
     args = parser.parse_args(argv)
     quiet_library_noise()
+    stop_with_parent()
     scratch = not is_pipeline_run(args.neuron, args.task, args.seed, args.overrides)
     try:
         cfg = checked_config(args)

@@ -267,3 +267,35 @@ def test_a_stopped_worker_stops_while_a_failed_cell_lets_it_go_on(monkeypatch, c
     monkeypatch.setattr(train, "main", failed)
     assert runner.run(Cell("lif", "randman", 0)) is False
     assert "train@lif-randman-0 failed" in capsys.readouterr().err
+
+
+def cell_processes(repo: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"bench.train" in (proc / "cmdline").read_bytes() and (proc / "cwd").resolve() == repo:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_stopping_dvc_repro_stops_the_cell_it_runs(repo):
+    """kill -TERM on `dvc repro` while its stage trains: DVC does not pass the signal on, so the
+    cell asks the kernel for SIGTERM when its parent ends; it stops without a record."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    sh("dvc", "repro", "prepare@digits", cwd=repo)
+    proc = subprocess.Popen(["dvc", "repro", "--single-item", "train@lif-digits-0"], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(repo.glob("outputs/runs/digits/lif/0/config_hash")) and time.monotonic() < deadline:
+        assert proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while cell_processes(repo) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cell_processes(repo) == []
+    time.sleep(3)
+    assert not (repo / "results/runs/digits/lif/0/record.json").exists()
