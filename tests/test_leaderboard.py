@@ -497,5 +497,15 @@ def test_a_sweep_becomes_a_sensitivity_table_and_plot_with_paired_cis(results, m
     assert point.delta == pytest.approx(-11.0, abs=1e-4) and point.delta_low == pytest.approx(expected.delta_low, abs=1e-4)
     assert point.verdict == "worse" and sweep.verdict[0] == "(reference)"
     md = (out / "leaderboard.md").read_text()
-    assert "### qif.a on digits" in md and "| **0.25** (default) | `qif` | 3/3 |" in md and "| 0.5 | `qif-a-0p5` | 1/3 |" in md
+    assert "### qif.a on digits" in md
+    assert re.search(r"\| 0\.25 \(default\) +\| qif +\| 3/3 ", md) and re.search(r"\| 0\.5 +\| qif-a-0p5 +\| 1/3 ", md)
     assert (out / "plots/sensitivity.png").stat().st_size > 10_000
+    # every section of the Markdown is in the HTML page and the LaTeX too (issue 35)
+    html, tex = (out / "leaderboard.html").read_text(), (out / "leaderboard.tex").read_text()
+    sections = re.findall(r"^## (.+)$", md, re.M)
+    assert {"Answers", "digits", "Failed cells", "Sensitivity"} <= set(sections)
+    for title in sections:
+        assert f">{title}</h2>" in html, title
+        assert rf"\caption{{{title}" in tex, title
+    assert "<h3>qif.a on digits</h3>" in html and r"\caption{Sensitivity: qif.a on digits" in tex
+    assert "<td>0.5</td><td>qif-a-0p5</td><td>1/3</td>" in html

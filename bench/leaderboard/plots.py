@@ -220,7 +220,7 @@ def sensitivity(table: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel(sweep)
         ax.set_ylabel(f"{PRIMARY.label} ({PRIMARY.unit})")
         ax.set_title(f"{task}: {sweep}")
-    if panels:
+    if panels and axes[-1].get_legend_handles_labels()[0]:
         axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     fig.savefig(path, **PNG)

@@ -87,25 +87,38 @@ def _fmt(x, spec: str = ".2f", signed: bool = False) -> str:
     return f"{x:+{spec}}" if signed else f"{x:{spec}}"
 
 
-def to_markdown(table: pd.DataFrame | None) -> list[str]:
-    """The leaderboard's "Sensitivity" section: one table per sweep and task."""
+INTRO = ("Each point trains the base neuron with one setting changed (every other setting, the seeds and the "
+         "test samples as in its row above). Δ is the paired difference to the base neuron's own value, with "
+         "its 95% CI (seeds and test-set sampling) and a verdict Holm-corrected over the sweep's comparisons "
+         "(each sweep is its own question). Data: `sensitivity.csv`; plot: `plots/sensitivity.png`.")
+
+
+def displayed(table: pd.DataFrame | None) -> list[tuple[str, pd.DataFrame]]:
+    """(title, its rows as the strings every format shows), one per sweep and task."""
     if table is None or table.empty:
         return []
-    lines = ["", "## Sensitivity", "",
-             "Each point trains the base neuron with one setting changed (every other setting, the seeds and the "
-             "test samples as in its row above). Δ is the paired difference to the base neuron's own value, with "
-             "its 95% CI (seeds and test-set sampling) and a verdict Holm-corrected over the sweep's comparisons. "
-             "Data: `sensitivity.csv`; plot: `plots/sensitivity.png`."]
+    shown = []
     for (sweep, task), rows in table.groupby(["sweep", "task"], sort=False):
-        header = f"| {sweep.split('.', 1)[1]} | cell name | seeds | top-1 (%) | 95% CI | Δ vs default (pp) | verdict |"
-        lines += ["", f"### {sweep} on {task}", "", header, "|---|---|---|---|---|---|---|"]
+        cells = []
         for r in rows.itertuples():
-            value = f"**{value_text(r.value)}** (default)" if r.is_default else value_text(r.value)
             seeds = f"{r.n_seeds}/{r.n_seeds_expected}" + (f", {r.n_failed} failed" if r.n_failed else "") + (
                 f", {r.stale} stale" if r.stale else "")
-            ci = f"[{_fmt(r.top1_ci_low)}, {_fmt(r.top1_ci_high)}]"
             delta = "" if r.is_default else (
                 f"{_fmt(r.delta, signed=True)} [{_fmt(r.delta_low, signed=True)}, {_fmt(r.delta_high, signed=True)}]")
-            top1 = _fmt(r.top1_mean) + (f" ± {_fmt(r.top1_std)}" if pd.notna(r.top1_std) else "")
-            lines.append(f"| {value} | `{r.neuron}` | {seeds} | {top1} | {ci} | {delta} | {r.verdict} |")
+            cells.append([value_text(r.value) + (" (default)" if r.is_default else ""), r.neuron, seeds,
+                          _fmt(r.top1_mean) + (f" ± {_fmt(r.top1_std)}" if pd.notna(r.top1_std) else ""),
+                          f"[{_fmt(r.top1_ci_low)}, {_fmt(r.top1_ci_high)}]", delta, r.verdict])
+        columns = [sweep.split(".", 1)[1], "cell name", "seeds", "top-1 (%)", "95% CI", "Δ vs default (pp)", "verdict"]
+        shown.append((f"{sweep} on {task}", pd.DataFrame(cells, columns=columns)))
+    return shown
+
+
+def to_markdown(table: pd.DataFrame | None) -> list[str]:
+    """The leaderboard's "Sensitivity" section: one table per sweep and task."""
+    sections = displayed(table)
+    if not sections:
+        return []
+    lines = ["", "## Sensitivity", "", INTRO]
+    for title, shown in sections:
+        lines += ["", f"### {title}", "", shown.to_markdown(index=False, disable_numparse=True)]
     return lines

@@ -99,8 +99,8 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
             "leaderboard.md": to_markdown(table, meta, contrasts) + "".join(f"{line}\n" for line in sensitivity_markdown(swept)),
             "leaderboard.csv": to_csv(table, meta),
             "contrasts.csv": to_csv(contrasts, meta),
-            "leaderboard.tex": to_latex(table, meta),
-            "leaderboard.html": to_html(table, meta, [p.name for p in (staging / "plots").glob("*.png")], contrasts),
+            "leaderboard.tex": to_latex(table, meta, contrasts, swept),
+            "leaderboard.html": to_html(table, meta, [p.name for p in (staging / "plots").glob("*.png")], contrasts, swept),
             VERSIONS_FILE.name: history.to_csv(index=False, lineterminator="\n"),
             "CHANGELOG.md": to_changelog(history),
         }
