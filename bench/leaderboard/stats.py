@@ -19,7 +19,7 @@ from bench.record import METRICS, PRIMARY
 DEFAULT_BASELINE = "lif"
 DELTA, DELTA_LOW, DELTA_HIGH = f"delta_{PRIMARY.stem}", "delta_ci_low", "delta_ci_high"
 CI_LOW, CI_HIGH = PRIMARY.col("ci_low"), PRIMARY.col("ci_high")
-PAIRED = {  # paired.compare's columns -> the table's
+PAIRED = {  # the columns of paired.paired_to and versus_baseline -> the table's
     "top1_ci_low": CI_LOW, "top1_ci_high": CI_HIGH, "delta": DELTA, "delta_low": DELTA_LOW, "delta_high": DELTA_HIGH,
     "delta_p": "delta_p", "delta_p_holm": "delta_p_holm", "verdict": "verdict", "paired_seeds": "paired_seeds",
     "paired_samples": "paired_samples", "resolvable": "resolvable_pp", "identical_seeds": "identical_seeds",
