@@ -284,6 +284,7 @@ def test_stopping_dvc_repro_stops_the_cell_it_runs(repo):
     """kill -TERM on `dvc repro` while its stage trains: DVC does not pass the signal on, so the
     cell asks the kernel for SIGTERM when its parent ends; it stops without a record."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env.pop("SHELL", None)  # DVC then runs the stage with /bin/sh: dash keeps itself between dvc and the cell unless cmd execs
     sh("dvc", "repro", "prepare@digits", cwd=repo)
     proc = subprocess.Popen(["dvc", "repro", "--single-item", "train@lif-digits-0"], cwd=repo, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

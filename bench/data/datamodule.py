@@ -116,10 +116,12 @@ class ClassificationDataModule(L.LightningDataModule):
             raise ValueError(
                 f"split file {self.split_file} is not valid JSON ({e}); re-create it with `dvc repro prepare`"
             ) from e
-        lists = {name: split.get(name) for name in SPLITS if name in split} if isinstance(split, dict) else None
-        if lists is None or any(not isinstance(v, list) or not all(type(i) is int and i >= 0 for i in v) for v in lists.values()):
+        # each split is a list of sample indices, or a description where the dataset fixes it ("official test set")
+        parts = [split.get(name) for name in SPLITS if name in split] if isinstance(split, dict) else None
+        if parts is None or not all(isinstance(v, str) or (isinstance(v, list) and all(type(i) is int and i >= 0 for i in v))
+                                    for v in parts):
             raise DataError(f"split file {self.split_file} is not a split (an object whose train/val/test are lists of "
-                             "sample indices); re-create it with `dvc repro prepare`")
+                             "sample indices, or descriptions); re-create it with `dvc repro prepare`")
         if split.get("fingerprint") != self.source.fingerprint():
             raise ValueError(
                 f"split file {self.split_file} was made from other data than {type(self.source).__name__} reads now; "
