@@ -206,8 +206,12 @@ def group_option(group: str, option: str) -> DictConfig:
     with initialize_config_dir(str(CONF_DIR.resolve()), version_base=None):
         try:
             cfg = compose("config", overrides=[f"{group}={option}"])
-        except MissingConfigException as e:
-            raise KeyError(f"override {group}={option}: no conf/{group}/{option}.yaml ({e})") from e
+        except MissingConfigException:
+            options = sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+            close = difflib.get_close_matches(option, options, n=1)
+            hint = f"; did you mean {group}={close[0]}?" if close else ""
+            raise KeyError(f"override {group}={option}: no conf/{group}/{option}.yaml (options: {', '.join(options)})"
+                           f"{hint}") from None
     OmegaConf.set_struct(cfg, False)
     return cfg[group]
 
@@ -302,7 +306,9 @@ def apply_override(cfg: DictConfig, item: str, prefixes: tuple[str, str] = ("", 
         )
     OmegaConf.set_struct(cfg, not add)
     try:
-        cfg.merge_with(OmegaConf.from_dotlist([item.removeprefix("+")]))
+        edit = OmegaConf.from_dotlist([item.removeprefix("+")])
+        check_type(spell(key), OmegaConf.select(cfg, key), OmegaConf.select(edit, key))
+        cfg.merge_with(edit)
     except ConfigKeyError as e:
         parent = key.rpartition(".")[0]
         candidates = [k for k in leaf_keys(cfg) if k.startswith(cell_prefix)]  # in the section the user typed
@@ -314,6 +320,16 @@ def apply_override(cfg: DictConfig, item: str, prefixes: tuple[str, str] = ("", 
     finally:
         OmegaConf.set_struct(cfg, False)
 
+
+def check_type(key: str, current: Any, new: Any) -> None:
+    """A number stays a number: `neurons.qif.a=abc` is an error naming the setting, not a comparison
+    failing deep inside the neuron. (Lightning's trainer settings take words for some numbers,
+    devices=auto, precision=16-mixed: bench.train checks those.)"""
+    number = (int, float)
+    if key.startswith("trainer.") or isinstance(current, bool) or not isinstance(current, number) or new is None:
+        return
+    if isinstance(new, bool) or not isinstance(new, number):
+        raise ValueError(f"{key} must be a number, got {new!r}")
 
 
 def leaf_keys(cfg: DictConfig, prefix: str = "") -> list[str]:

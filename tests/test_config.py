@@ -203,7 +203,12 @@ def test_cell_overrides_speak_the_language_of_params_yaml(in_repo):
         ("qif", "digits", ["neurons.lif.tau=3"], "this cell trains neuron 'qif'; neurons.lif.\\* does not change it"),
         ("qif", "digits", ["tasks.randman.T=5"], "this cell trains task 'digits'; tasks.randman"),
         ("qif", "digits", ["profile.seeds=[1]"], "no 'profile'.*neurons.<neuron>.<key>"),
-        ("qif", "digits", ["logger=nope"], "no conf/logger/nope.yaml"),
+        ("qif", "digits", ["logger=nope"], "no conf/logger/nope.yaml \\(options: csv, "),
+        ("qif", "digits", ["logger=tensorbord"], "no conf/logger/tensorbord.yaml .*did you mean logger=tensorboard\\?'$"),
+        ("qif", "randman", ["neurons.qif.a=abc"], "^'?neurons.qif.a must be a number, got 'abc'$"),
+        ("qif", "randman", ["neuron.a=[1]"], "^neuron.a must be a number, got \\[1\\]$"),
+        ("qif", "randman", ["tasks.randman.optimizer.lr=fast"], "^tasks.randman.optimizer.lr must be a number, got 'fast'$"),
+        ("qif", "randman", ["tasks.randman.T=true"], "^tasks.randman.T must be a number, got True$"),
         ("qif", "digits", ["trainer.max_epochs"], "key=value"),
     ],
 )

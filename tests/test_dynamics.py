@@ -67,8 +67,10 @@ def test_izhikevich_phase_plane_rest_is_a_stable_node_and_the_saddle_is_at_minus
     assert rest["u"] * 95 - 65 == pytest.approx(-70, abs=1e-4) and rest["kind"] == "stable node"
     assert saddle["u"] * 95 - 65 == pytest.approx(-50, abs=1e-4) and saddle["kind"] == "saddle"
     assert rest["r"] == pytest.approx(0.2 * -70 / 95, abs=1e-6)
-    # the map's Jacobian at rest: [[1 + 0.08 v + 5 (per mV), -1], [a b, 1 - a]] in these units
-    jac = [[1 + (0.08 * -70 + 5), -1.0], [0.02 * 0.2, 1 - 0.02]]
+    # the map's Jacobian at rest, two half-steps of the drift F (F' = 0.08 v + 5 per mV):
+    # [[(1 + F'/2)^2, -(1 + F'/4)], [a b, 1 - a]] in these units
+    slope = 0.08 * -70 + 5
+    jac = [[(1 + slope / 2) ** 2, -(1 + slope / 4)], [0.02 * 0.2, 1 - 0.02]]
     import numpy as np
 
     assert sorted(rest["moduli"]) == pytest.approx(sorted(np.abs(np.linalg.eigvals(jac))), abs=1e-5)

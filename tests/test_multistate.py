@@ -39,17 +39,42 @@ def test_alif_threshold_rises_with_each_spike_and_decays():
 
 
 def izhikevich_in_millivolts(current: list[float], a=0.02, b=0.2, c=-65.0, d=8.0, v_peak=30.0, dt=1.0) -> list[int]:
-    """Izhikevich (2003) as published, in mV and ms, explicit Euler with step dt."""
+    """Izhikevich (2003) in mV and ms, the drift in two Euler half-steps of dt/2 as the paper's
+    code takes them; the current as the step's charge after the drift and the recovery from the
+    state entering the step, the suite's convention (bench/neurons/izhikevich.py)."""
     v = (-(5 - b) - ((5 - b) ** 2 - 4 * 0.04 * 140) ** 0.5) / (2 * 0.04)
     r = b * v
     spikes = []
     for i in current:
-        v, r = v + dt * (0.04 * v * v + 5 * v + 140 - r + i), r + dt * a * (b * v - r)
+        middle = v + dt / 2 * (0.04 * v * v + 5 * v + 140 - r)
+        v, r = middle + dt / 2 * (0.04 * middle * middle + 5 * middle + 140 - r) + dt * i, r + dt * a * (b * v - r)
         fired = v >= v_peak
         if fired:
             v, r = c, r + d
         spikes.append(int(fired))
     return spikes
+
+
+def test_izhikevich_takes_two_half_steps_where_one_euler_step_is_unstable():
+    """The slope of the potential's map at the resting recovery: one 1-ms Euler step,
+    1 + F'(u), falls below -1 under u = -0.237 (v = -87.5 mV), where the map overshoots and
+    diverges; two half-steps, (1 + F'(u)/2)(1 + F'(m)/2) at the midpoint m, keep it above -1
+    down to u = -0.506 (v = -113.1 mV)."""
+    neuron = Izhikevich().double()
+    r = torch.tensor(neuron.states_rest[0].item(), dtype=torch.float64)
+    k2, k1, k0 = 0.04 * 95, 0.08 * -65 + 5, (0.04 * 65 * 65 - 5 * 65 + 140) / 95
+    drift, drift_slope = (lambda u: k2 * u * u + k1 * u + k0 - r.item()), (lambda u: 2 * k2 * u + k1)
+
+    def slope(u: float) -> float:
+        x = torch.tensor(u, dtype=torch.float64, requires_grad=True)
+        (x + neuron.f(x, r)).backward()
+        return x.grad.item()
+
+    for u in (-0.2, -0.3, -0.45, -0.6):
+        middle = u + 0.5 * drift(u)
+        assert slope(u) == pytest.approx((1 + 0.5 * drift_slope(u)) * (1 + 0.5 * drift_slope(middle)))
+    assert 1 + drift_slope(-0.3) < -1 < slope(-0.3)  # one Euler step unstable there, two half-steps not
+    assert slope(-0.5) > -1 > slope(-0.52)
 
 
 @pytest.mark.parametrize("cell", [dict(), dict(a=0.02, b=0.2, c=-50.0, d=2.0), dict(a=0.1, b=0.2, c=-65.0, d=2.0, dt=0.5)],

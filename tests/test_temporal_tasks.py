@@ -36,6 +36,42 @@ def test_randman_refuses_a_split_made_with_other_generator_settings():
         Randman(steps=30, units=13).datasets(split)
 
 
+def reference_function(x: np.ndarray, theta: np.ndarray, alpha: float) -> np.ndarray:
+    """fzenke/randman's TorchRandman.eval_random_function, term by term: theta [dim, 3, F] holds
+    each dimension's amplitudes, frequency factors and phases; spectrum 1/((i+1)^alpha + 1)."""
+    value = np.ones(len(x))
+    for d in range(theta.shape[0]):
+        series = np.zeros(len(x))
+        for i in range(theta.shape[2]):
+            amplitude, velocity, phase = theta[d, :, i]
+            series += amplitude / ((i + 1) ** alpha + 1.0) * np.sin(2 * np.pi * (i * x[:, d] * velocity + phase))
+        value *= series
+    return value
+
+
+@pytest.mark.parametrize("alpha, manifold_dim", [(2.0, 2), (1.5, 1)])
+def test_randman_follows_the_reference_generator(alpha, manifold_dim):
+    """The reference's formulas, recomputed term by term from the same random draws: F =
+    ceil(1000^(1/alpha)) frequencies, no constant term, spectrum 1/((i+1)^alpha + 1), a product
+    over the intrinsic dimensions, then per class and unit (v - min) / (max - min + 1e-7) and
+    the spike at step floor(T y)."""
+    units, samples, steps, seed = 5, 40, 25, 7
+    F = int(np.ceil(1000 ** (1 / alpha)))
+    assert F == {2.0: 32, 1.5: 100}[alpha]
+    times, labels = spike_times(classes=2, units=units, manifold_dim=manifold_dim, alpha=alpha,
+                                samples_per_class=samples, steps=steps, seed=seed)
+    rng = np.random.default_rng(seed)  # the generator's draws, in its order: parameters, then points
+    for label in range(2):
+        theta = rng.random((3, units, manifold_dim, F)).transpose(1, 2, 0, 3).copy()  # [unit, dim, (a, v, p), F]
+        theta[:, :, 0, 0] = 0.0
+        x = rng.random((samples, manifold_dim))
+        values = np.stack([reference_function(x, theta[unit], alpha) for unit in range(units)], axis=1)
+        y = (values - values.min(0)) / (values.max(0) - values.min(0) + 1e-7)
+        expected = (y * steps).astype(np.int64)
+        assert np.array_equal(times[labels == label], expected)
+    assert times.max() == steps - 1 and times.min() == 0
+
+
 def test_a_randman_class_is_a_smooth_manifold():
     """Nearby points of the intrinsic space map to nearby values (the amplitudes fall off as
     1/k^alpha, so the map is Lipschitz with a small constant), far points to different ones."""

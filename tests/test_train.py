@@ -28,7 +28,8 @@ def test_model_forward_shapes_and_every_layer_spikes_with_its_neuron(in_repo, ne
 def test_callbacks_and_loggers_come_from_the_config(in_repo, tmp_path):
     extra = ["+callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor", "callbacks.throughput=null"]
     callbacks, checkpoint, throughput = make_callbacks(cell_config(load_params(), "lif", "digits", 0, extra), tmp_path)
-    assert [type(c).__name__ for c in callbacks] == ["ModelCheckpoint", "ModelCheckpoint", "ResumableRNG", "EpochReport", "LearningRateMonitor"]
+    names = [type(c).__name__ for c in callbacks]
+    assert names == ["ModelCheckpoint", "ModelCheckpoint", "ResumableRNG", "EpochReport", "LearningRateMonitor"]
     assert checkpoint.dirpath == str(tmp_path / "checkpoints") and throughput is None
     (logger,) = make_loggers(cell_config(load_params(), "lif", "digits", 0), tmp_path)
     assert (logger.log_dir, type(logger).__name__) == (str(tmp_path / "logs" / "0"), "CSVLogger")

@@ -1,6 +1,6 @@
-"""Izhikevich's simple model (IEEE Trans. Neural Networks 14(6), 2003), discretised with a step
-of dt ms (explicit Euler) and in units where the reset c is 0 and the spike peak v_peak is the
-threshold, u = (v - c) / (v_peak - c), r = recovery / (v_peak - c):
+"""Izhikevich's simple model (IEEE Trans. Neural Networks 14(6), 2003), in units where the reset
+c is 0 and the spike peak v_peak is the threshold, u = (v - c) / (v_peak - c),
+r = recovery / (v_peak - c):
 
     v' = 0.04 v^2 + 5 v + 140 - recovery + I,    recovery' = a (b v - recovery)
     if v >= v_peak: v <- c, recovery <- recovery + d
@@ -9,8 +9,17 @@ a, b, c, d keep the paper's meaning and units (ms^-1, -, mV, mV); the defaults a
 regular-spiking cell (a 0.02, b 0.2, c -65, d 8, v_peak 30). In these units the quadratic is
 k2 u^2 + k1 u + k0 with k2 = 0.04 S, k1 = 0.08 c + 5, k0 = (0.04 c^2 + 5 c + 140) / S,
 S = v_peak - c, evaluated in Horner form; the resting state is the lower fixed point of both
-equations (v = -70 mV for regular spiking). Overflow guard: the potential entering the quadratic
-is clamped to +-U_MAX, as QIF's.
+equations (v = -70 mV for regular spiking).
+
+Integration, a step of dt ms: the potential's drift takes two half-steps of dt/2 (explicit Euler
+each), as the paper's own code does "for numerical stability": one Euler step of 1 ms is unstable
+below v = -87.5 mV (u < -0.237: the map's slope 1 + dt (2 k2 u + k1) falls below -1), a region
+strong inputs reach, and two half-steps move that edge to v = -113.1 mV (u = -0.506;
+tests/test_multistate.py). As for
+every neuron of the suite, the input x is the charge of the step, added after the drift, and the
+recovery takes one Euler step from the state entering the step (the paper's code instead adds I
+inside each half-step and updates the recovery from the new v). Overflow guard: the potential
+entering each half-step is clamped to +-U_MAX, as QIF's.
 """
 
 import torch
@@ -21,7 +30,7 @@ from bench.neurons.base import U_MAX, Neuron, OpCount
 
 class Izhikevich(Neuron):
     states = ("r",)
-    f_ops = OpCount(mul=3, add=3, cmp=2)
+    f_ops = OpCount(mul=6, add=8, cmp=4)  # two half-steps: each a clamp and the Horner drift, then their sum
     g_ops = OpCount(mul=2, add=2)
 
     def __init__(
@@ -54,8 +63,11 @@ class Izhikevich(Neuron):
 
     def f(self, u: Tensor, r: Tensor) -> Tensor:
         k2, k1, k0 = self._coefficients()
+        half = self.dt * 0.5
         u = u.clamp(-U_MAX, U_MAX)
-        return ((k2 * u + k1) * u + k0 - r) * self.dt
+        first = ((k2 * u + k1) * u + k0 - r) * half
+        middle = (u + first).clamp(-U_MAX, U_MAX)
+        return first + ((k2 * middle + k1) * middle + k0 - r) * half
 
     def g(self, u: Tensor, r: Tensor) -> Tensor:
         return (self.b * u - r + self.b * self.c / self._scale()) * (self.a * self.dt)
