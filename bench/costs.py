@@ -16,7 +16,9 @@ are projected (a profile's sweep cells are not). Projections read measurements f
 (JSON written by `train --out`, e.g. by scripts/gpu-check.sh on a GPU; those of the profile's
 neuron backend and the precision asked for) and measure what is missing on this device. They
 are device-hours of that device at that batch size: data loading, logging and checkpoints are
-not included, so a real run takes longer (docs/performance.md compares one cell).
+not included, so a real run takes longer (docs/performance.md compares one cell). It says up
+front what it will measure and prints a line per (task, neuron) as it goes, with the time left;
+on a CPU it measures at batch 2 with one timed step unless --batch/--steps say otherwise.
 """
 
 import json
@@ -182,9 +184,18 @@ def project(params: DictConfig, cells: list, measured: list[dict]) -> list[dict]
     return rows
 
 
+def cpu_defaults(device: str, batch: int | None, steps: int | None) -> tuple[int | None, int]:
+    """A paper network's step at its own batch size takes minutes on a CPU: there a profile is
+    measured at batch 2 with one timed step unless asked otherwise (the projection is per sample)."""
+    if device == "cpu":
+        return batch or 2, steps or 1
+    return batch, steps or 3
+
+
 def profile_hours(profile: str, measured_files: list[Path], device: str, batch: int | None = None,
-                  precision: str | None = None, steps: int = 3) -> list[dict]:
-    """Projected hours of every cell of a profile; what --measured lacks is measured here."""
+                  precision: str | None = None, steps: int | None = None, say=print) -> list[dict]:
+    """Projected hours of every cell of a profile; what --measured lacks is measured here, one
+    line per (task, neuron) as it is measured, with the time left estimated from those done."""
     params, cells = profile_cells(profile)
     backend = params.runtime.neuron_backend  # what the profile's cells run
     measured = [
@@ -192,8 +203,22 @@ def profile_hours(profile: str, measured_files: list[Path], device: str, batch: 
         if m["backend"] == backend and (precision is None or m["precision"] == precision)
     ]
     have = {(m["task"], m["neuron"]) for m in measured}
-    for task, neuron in sorted({(c.task, c.neuron) for c in cells} - have):
-        measured.append(measure_step(task, neuron, backend, device, batch, steps, precision, params))
+    todo = sorted({(c.task, c.neuron) for c in cells} - have)
+    batch, steps = cpu_defaults(device, batch, steps)
+    say(f"profile {profile}: {len(cells)} cells; {len(todo)} (task, neuron) pairs to measure on {device} "
+        f"({len(have)} from --measured), each {steps} timed training and evaluation step(s) after 2 warm-up steps, "
+        f"at batch {batch or 'of the task'}; the time left is estimated after the first")
+    took: dict[str, list[float]] = {}  # task -> seconds per pair: its network decides the cost
+    for i, (task, neuron) in enumerate(todo, 1):
+        start = time.perf_counter()
+        m = measure_step(task, neuron, backend, device, batch, steps, precision, params)
+        took.setdefault(task, []).append(time.perf_counter() - start)
+        measured.append(m)
+        every = [t for ts in took.values() for t in ts]
+        left = sum(statistics.mean(took.get(t, every)) for t, _ in todo[i:])
+        say(f"[{i}/{len(todo)}] {task} {neuron}: training step {m['train_step_s']:.3g} s, evaluation step "
+            f"{m['eval_step_s']:.3g} s at batch {m['batch']} (measured in {took[task][-1]:.1f} s)"
+            + (f"; about {left / 60:.1f} min left" if i < len(todo) else ""))
     return project(params, cells, measured)
 
 

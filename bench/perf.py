@@ -44,7 +44,9 @@ activations dominate the memory of BPTT), and on CUDA the peak allocated during 
 import argparse
 import contextlib
 import ctypes
+import functools
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -460,9 +462,9 @@ def main(argv: list[str] | None = None) -> dict:
     profile = modes.add_parser("profile", help="projected device-hours of every cell of a profile")
     profile.add_argument("profile", help="a profile of conf/profile/ (e.g. paper)")
     profile.add_argument("--measured", type=Path, nargs="*", default=[], help="JSON files written by `train --out`")
-    profile.add_argument("--batch", type=int, default=None)
+    profile.add_argument("--batch", type=int, default=None, help="default: the task's (2 on a CPU)")
     profile.add_argument("--precision", default=None)
-    profile.add_argument("--steps", type=int, default=3)
+    profile.add_argument("--steps", type=int, default=None, help="timed steps per (task, neuron) (default: 3, 1 on a CPU)")
     profile.add_argument("--out", type=Path, default=None, help="write the projection to this JSON file")
     for p in (train, profile):
         p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -479,7 +481,8 @@ def main(argv: list[str] | None = None) -> dict:
             costs.save(args.out, rows)
         return rows
     if args.what == "profile":
-        rows = costs.profile_hours(args.profile, args.measured, args.device, args.batch, args.precision, args.steps)
+        say = functools.partial(print, file=sys.stderr, flush=True)  # progress; the table goes to stdout
+        rows = costs.profile_hours(args.profile, args.measured, args.device, args.batch, args.precision, args.steps, say)
         print(costs.hours_table(args.profile, rows))
         if args.out:
             costs.save(args.out, rows, append=False)

@@ -114,3 +114,24 @@ def test_the_steady_allocator_keeps_big_blocks_on_the_heap_only_while_it_times()
         del kept
     bigger = torch.empty(mallinfo().fordblks // 4 + 2**24)  # more than the heap has free, top included
     assert mallinfo().hblkhd >= mapped + bigger.nbytes
+
+
+def test_profile_says_what_it_measures_up_front_and_a_line_per_pair(in_repo, tmp_path, capsys):
+    """`bench.perf profile` on a CPU: the plan first, then one line per (task, neuron) measured with
+    the time left, then the table; what --measured gives is not measured again."""
+    params, cells = costs.profile_cells("mini")
+    pairs = sorted({(c.task, c.neuron) for c in cells})
+    given = [{"task": t, "neuron": n, "backend": params.runtime.neuron_backend, "device": "cpu", "precision": "32-true",
+              "batch": 32, "train_step_s": 0.1, "eval_step_s": 0.02} for t, n in pairs[2:]]
+    (tmp_path / "measured.json").write_text(json.dumps(given))
+    rows = perf.main(["profile", "mini", "--device", "cpu", "--measured", str(tmp_path / "measured.json")])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    plan = f"profile mini: {len(cells)} cells; 2 (task, neuron) pairs to measure on cpu ({len(pairs) - 2} from --measured)"
+    assert lines[0].startswith(plan)
+    assert "at batch 2" in lines[0]
+    (t0, n0), (t1, n1) = pairs[:2]
+    assert lines[1].startswith(f"[1/2] {t0} {n0}: training step ") and "at batch 2" in lines[1] and "min left" in lines[1]
+    assert lines[2].startswith(f"[2/2] {t1} {n1}: ") and "left" not in lines[2]
+    assert out.startswith("profile mini: projected device-hours") and len(rows) == len(cells)
+    assert {r["batch"] for r in rows if (r["task"], r["neuron"]) in pairs[:2]} == {2}
