@@ -239,6 +239,53 @@ def stop_with_parent() -> None:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+DVC_RUNS = ("repro", "exp", "commit")  # dvc commands that write dvc.lock under the repository lock
+
+
+def dvc_commands(root: Path) -> dict[int, list[str]]:
+    """pid -> argv of the dvc commands in DVC_RUNS working in the repository at `root` (Linux)."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = [a for a in (proc / "cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+            cwd = (proc / "cwd").resolve()
+        except OSError:
+            continue
+        at = next((i for i, a in enumerate(argv[:2]) if Path(a).name == "dvc"), None)  # dvc, or python .../dvc
+        command = next((a for a in argv[at + 1:] if not a.startswith("-")), None) if at is not None else None
+        if command in DVC_RUNS and (cwd == root or root in cwd.parents):
+            found[int(proc.name)] = argv[at:]
+    return found
+
+
+def ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])  # field 4: the parent
+    return pids
+
+
+def refuse_a_second_dvc_run(root: Path | None = None) -> None:
+    """DVC releases its repository lock while a stage's command runs and takes it back to commit
+    the stage: a second `dvc repro` started meanwhile would train its cells for nothing, then fail
+    on the lock with their records uncommitted. So a cell that a `dvc repro` or `dvc exp run`
+    started without --wait-for-lock refuses to start while another dvc command writes here."""
+    if sys.platform != "linux" or "DVC_STAGE" not in os.environ:
+        return
+    running, mine = dvc_commands((root or Path.cwd()).resolve()), ancestors()
+    parents = [argv for pid, argv in running.items() if pid in mine]
+    if not parents or any("--wait-for-lock" in argv for argv in parents):
+        return
+    for pid, argv in running.items():
+        if pid not in mine:
+            raise UsageError(
+                f"another dvc command works in this repository (pid {pid}: dvc {' '.join(argv[1:])}); DVC commits one run "
+                "at a time, so this cell would train and then fail on its lock: wait for it, or start both with "
+                "`dvc --wait-for-lock repro ...` (scripts/repro-parallel.sh trains many cells and commits once)"
+            )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m bench.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -253,6 +300,8 @@ def main(argv: list[str] | None = None) -> dict:
     stop_with_parent()
     scratch = not is_pipeline_run(args.neuron, args.task, args.seed, args.overrides)
     try:
+        if not scratch:
+            refuse_a_second_dvc_run()
         cfg = checked_config(args)
         if scratch:  # results/runs/ holds only what the pipeline made
             record = run_cell(cfg, args.overrides, SCRATCH_DIR / "runs", SCRATCH_DIR / "work")

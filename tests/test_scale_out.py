@@ -300,3 +300,29 @@ def test_stopping_dvc_repro_stops_the_cell_it_runs(repo):
     assert cell_processes(repo) == []
     time.sleep(3)
     assert not (repo / "results/runs/digits/lif/0/record.json").exists()
+
+
+def test_a_second_dvc_repro_is_refused_before_it_trains(repo):
+    """Two `dvc repro` of different cells at once: DVC would let the second train, then fail on its
+    lock with the record uncommitted (it releases the lock while a stage's command runs). The
+    second's cell refuses to start, naming the first; the first trains on."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    task = repo / "conf/task/digits.yaml"
+    task.write_text(re.sub(r"max_epochs: \d+", "max_epochs: 500", task.read_text()))  # the first trains long enough
+    sh(sys.executable, "-m", "bench.compose", cwd=repo)
+    sh("dvc", "repro", "prepare@digits", cwd=repo)
+    first = subprocess.Popen(["dvc", "repro", "--single-item", "train@lif-digits-0"], cwd=repo, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (repo / "outputs/runs/digits/lif/0/config_hash").exists() and time.monotonic() < deadline:
+            assert first.poll() is None
+            time.sleep(0.05)
+        second = run("dvc", "repro", "--single-item", "train@qif-digits-0", cwd=repo)
+        assert first.poll() is None, "the first run ended before the second was tried: no concurrency tested"
+        assert second.returncode != 0
+        assert f"another dvc command works in this repository (pid {first.pid}: dvc repro" in second.stdout + second.stderr
+        assert not (repo / "outputs/runs/digits/qif").exists() and not (repo / "results/runs/digits/qif").exists()
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=120)
