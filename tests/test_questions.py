@@ -9,7 +9,7 @@ from test_leaderboard import run, write
 
 from bench.config import check_profile
 from bench.leaderboard.paired import holm
-from bench.leaderboard.questions import Hypothesis, adjusted_p, graph, levels_tested
+from bench.leaderboard.questions import Hypothesis, adjusted_p, answer, graph, levels_tested
 
 TOP1 = {  # per neuron: top-1 per seed (N_TEST = 100 samples); qif clearly ahead of lif on both tasks
     "lif": [70.0, 72.0, 71.0], "qif": [84.0, 86.0, 85.0], "lif-tau8": [90.0, 91.0, 93.0],
@@ -68,6 +68,27 @@ def test_mechanism_contrasts_are_not_tested_while_their_task_s_primary_answer_is
     rejected, levels = levels_tested(p, *graph(hyps))
     assert rejected.tolist() == [False, True, False, False, True, False]
     assert levels.tolist() == pytest.approx([0.025, 0.025, 0.0, 0.0, 0.0125, 0.025])  # b's second gets all of b's α
+
+
+def test_a_question_whose_estimate_has_no_p_is_never_resolved_and_adjusts_to_one():
+    """A one-sample test set gives the paired estimate no p (NaN): it enters the procedure as p = 1
+    (not as 0, which a NaN did before), and the other task's answer is the one it would be alone."""
+    rng = np.random.default_rng(0)
+    seeds = [0, 1, 2]
+
+    def correct(accuracy: float, samples: int = 200) -> pd.DataFrame:
+        return pd.DataFrame((rng.random((len(seeds), samples)) < accuracy).astype(float), index=seeds)
+
+    one_sample = {"lif": [[1.0], [0.0], [1.0]], "qif": [[0.0], [1.0], [1.0]]}
+    matrices = {("a", n): pd.DataFrame(m, index=seeds) for n, m in one_sample.items()}
+    matrices |= {("b", "lif"): correct(0.7), ("b", "qif"): correct(0.9)}
+    questions = {"primary": ["qif vs lif"], "mechanism": []}
+    prof = OmegaConf.create({"name": "t", "neurons": ["lif", "qif"], "tasks": ["a", "b"], "seeds": seeds, "baseline": "lif",
+                             "single_seed_tasks": [], "questions": questions})
+    answers = answer(matrices, prof, ["a", "b"]).set_index("task")
+    assert np.isnan(answers.loc["a", "p"]) and answers.loc["a", "p_adjusted"] == 1.0
+    assert answers.loc["a", "verdict"] == "not resolved" and answers.loc["b", "verdict"] == "better"
+    assert answers.loc["b", "p_adjusted"] == pytest.approx(2 * answers.loc["b", "p"])  # b tested at 2.5%
 
 
 def test_with_equal_weights_and_equal_passing_the_procedure_is_holm():

@@ -163,13 +163,14 @@ def answer(matrices: dict, profile: DictConfig, tasks: list[str]) -> pd.DataFram
     """Every question of the profile on every task, answered (COLUMNS): its estimate and 95% CI,
     the level it was tested at with the interval at that level (the one its verdict uses), the
     adjusted p, the verdict (better/worse: a vs b; not resolved; not tested) and the difference
-    it resolves at its level. A question without data on a task (an arm with no ok record) has
-    p = 1: it is never resolved, and says so."""
+    it resolves at its level. A question without data on a task (an arm with no ok record), or
+    whose estimate has no p (a one-sample test set), enters the procedure with p = 1: it is never
+    resolved, and says so."""
     hyps = hypotheses(profile, tasks)
     if not hyps:
         return pd.DataFrame(columns=COLUMNS)
     estimates = [contrast_estimate(matrices, h.task, h.a, h.b) for h in hyps]
-    p = np.array([e.p if e is not None else 1.0 for e in estimates])
+    p = np.array([e.p if e is not None and np.isfinite(e.p) else 1.0 for e in estimates])  # no test: never resolved
     weights, transitions = graph(hyps)
     rejected, levels = levels_tested(p, weights, transitions)
     adjusted = adjusted_p(p, weights, transitions)
