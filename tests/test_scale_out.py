@@ -110,6 +110,11 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     assert sh(sys.executable, "-m", "bench.worklist", cwd=repo).strip() == ""
     assert sh(sys.executable, "-m", "bench.worklist", "--all", cwd=repo).split("\n")[:2] == [
         "lif digits 0 train@lif-digits-0", "qif digits 0 train@qif-digits-0"]
+    assert re.search(r"repro-parallel.sh: 2 cells, 2 of them trained now; table tiny-v\d+ ", out)
+    # nothing to do: a summary, not a line per stage (the leaderboard checks only itself)
+    again = sh("bash", "scripts/repro-parallel.sh", "2", cwd=repo)
+    assert re.search(r"repro-parallel.sh: 2 cells, 0 of them trained now; table tiny-v\d+ ", again)
+    assert again.split("work list in")[1].count("didn't change") == 1  # the leaderboard's own line
 
 
 def runner_processes(repo: Path) -> list[int]:
