@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from bench.config import Cell, check_name, check_profile
+from bench.tune import check_tuning, tuned_tasks
 
 
 def task_seeds(profile: DictConfig, task: str) -> list[int]:
@@ -112,11 +113,13 @@ def task_code(name: str, task: DictConfig) -> dict[str, str]:
             "model": target_file(OmegaConf.select(task, "model._target_"), f"{where}, model,")}
 
 
-def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig) -> DictConfig:
+def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig, tuning: DictConfig | None = None) -> DictConfig:
     """What dvc.yaml runs, as params.yaml's `plan` (the `bench.plan` resolver of conf/config.yaml):
     each neuron's code file; each task's code files; each sweep point's neuron settings; every
-    cell keyed by its stage name, with the code and the params it tracks. DVC's `foreach` cannot
-    compute, so the profile's matrix is expanded here."""
+    cell keyed by its stage name, with the code and the params it tracks; and, for the tasks the
+    tuning config names, a study per neuron (`studies`, keyed <neuron>-<task>) and its tuned cells
+    (`tuned`, keyed as cells are). DVC's `foreach` cannot compute, so the profile's matrix is
+    expanded here."""
     profile = check_profile(profile)  # typed: safe names, integer seeds (they reach dvc.yaml's commands)
     baseline, arms = profile.get("baseline"), profile.get("arms") or {}
     for name in profile.get("task_seeds") or {}:
@@ -151,14 +154,26 @@ def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig) -> DictCon
         base_code = neuron_code(point.base, neurons[point.base])
         for c in (Cell(point.name, t, s) for t in point.tasks for s in task_seeds(profile, t)):
             cells[c.key] = cell(c, base_code, f"plan.points.{point.name}.neuron")
-    if len(cells) > MAX_CELLS:
-        raise ValueError(f"profile {profile.name!r} plans {len(cells)} cells, more than {MAX_CELLS}: `dvc status` and "
+    studies, tuned = {}, {}
+    if tuning:
+        check_tuning(tuning, neurons)
+        for task in tuned_tasks(profile, tuning):
+            for name in profile.neurons:
+                studies[f"{name}-{task}"] = {"neuron": name, "task": task, "code": code[name], "data_code": own[task]["data"],
+                                             "model_code": own[task]["model"], "params": f"neurons.{name}"}
+                for c in (Cell(name, task, s) for s in task_seeds(profile, task)):
+                    tuned[c.key] = cell(c, code[name], f"neurons.{name}")
+    if len(cells) + len(tuned) > MAX_CELLS:
+        planned = len(cells) + len(tuned)
+        raise ValueError(f"profile {profile.name!r} plans {planned} cells, more than {MAX_CELLS}: `dvc status` and "
                          "`dvc repro` slow to minutes per call beyond that; split it into profiles or fewer sweep values")
     return OmegaConf.create({
         "neurons": {name: {"code": path} for name, path in code.items()},
         "tasks": {name: {"data_code": files["data"], "model_code": files["model"]} for name, files in own.items()},
         "points": points,
         "cells": cells,
+        "studies": studies,
+        "tuned": tuned,
     })
 
 

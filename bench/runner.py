@@ -1,7 +1,8 @@
 """Run several pipeline stages in one process, each exactly as its DVC stage runs it, then enter
 them in dvc.lock with one `dvc commit`.
 
-Usage: python -m bench.runner [--no-commit] [--done FILE] train@<neuron>-<task>-<seed> | dynamics@<neuron> [...]
+Usage: python -m bench.runner [--no-commit] [--done FILE] train@<neuron>-<task>-<seed> | dynamics@<neuron> |
+           tune@<neuron>-<task> | tuned@<neuron>-<task>-<seed> [...]
        python -m bench.runner [--no-commit] [--done FILE] --queue FILE
 
 `dvc repro` starts one process per stage: DVC loads the pipeline and the stage's process imports
@@ -38,8 +39,9 @@ from pathlib import Path
 from bench import skip_exit_collections
 from bench.config import Cell, dynamics_stage, load_params
 from bench.plan import all_cells
+from bench.worklist import tuning_commands
 
-Stage = Cell | str  # a train cell, or a neuron's dynamics stage by the neuron's name
+Stage = Cell | str  # a train cell, or a neuron's dynamics stage by the neuron's name, or a tune@/tuned@ stage
 
 
 def planned(stages: list[str], by_name: dict[str, Stage] | None = None) -> list[Stage]:
@@ -56,10 +58,17 @@ def plan_stages() -> dict[str, Stage]:
     """Every train and dynamics stage of params.yaml's plan, by its DVC name."""
     params = load_params()
     by_name: dict[str, Stage] = {cell.addressing: cell for cell in all_cells(params)}
+    by_name |= {name: name for name in tuning_commands(params)}
     return by_name | {dynamics_stage(neuron): neuron for neuron in params.plan.neurons}
 
 
+def is_tuning(stage: Stage) -> bool:
+    return isinstance(stage, str) and stage.startswith(("tune@", "tuned@"))
+
+
 def addressing(stage: Stage) -> str:
+    if is_tuning(stage):
+        return stage
     return stage.addressing if isinstance(stage, Cell) else dynamics_stage(stage)
 
 
@@ -72,6 +81,10 @@ def run(stage: Stage) -> bool:
             from bench import train
 
             train.main([stage.neuron, stage.task, str(stage.seed)])
+        elif is_tuning(stage):
+            from bench import tune
+
+            tune.main(tuning_commands(load_params())[stage])
         else:
             from bench import dynamics
 

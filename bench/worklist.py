@@ -2,11 +2,12 @@
 `<neuron> <task> <seed> <dvc stage>`: the work list of a SLURM job array (docs/cluster.md).
 
 Usage: python -m bench.worklist [--all] > outputs/slurm/cells.txt
-       python -m bench.worklist --schedule [--all] > queue    (scripts/repro-parallel.sh)
+       python -m bench.worklist --schedule [--tuned] [--all] > queue    (scripts/repro-parallel.sh)
 
 --schedule: the work list of scripts/repro-parallel.sh's workers instead, one DVC stage per line:
-the out-of-date `train@` cells and `dynamics@` stages (the neurons' phase portraits, which no
-cell depends on), longest first. A cell's expected time is the wall time in its committed record
+the out-of-date `train@` cells, `dynamics@` stages (the neurons' phase portraits, which no
+cell depends on) and `tune@` studies (bench/tune.py), longest first; with --tuned, the `tuned@`
+cells, which read their studies and so run after them. A cell's expected time is the wall time in its committed record
 (provenance.wall_s; a changed cell usually costs what it cost before), else the median of its
 task's recorded cells (a task never recorded: first, in plan order, as the least known); a
 dynamics stage is expected to take DYNAMICS_S. Workers taking the next
@@ -19,10 +20,11 @@ import argparse
 import json
 import statistics
 from collections.abc import Iterator
+from pathlib import Path
 
 from bench.config import Cell, dynamics_stage, load_params
 from bench.plan import all_cells
-from bench.record import RECORD_FILE, run_dir
+from bench.record import RECORD_FILE, RUNS_DIR, run_dir
 
 DYNAMICS_S = 8.0  # a dynamics stage in a worker that has imported torch (docs/performance.md)
 
@@ -45,27 +47,51 @@ def stale_stages() -> set[str]:
         return set(repo.status())
 
 
-def recorded_seconds(cell: Cell) -> float | None:
+def recorded_seconds(cell: Cell, root: Path = RUNS_DIR) -> float | None:
     """The wall time of the cell's committed record, if it has one."""
     try:
-        record = json.loads((run_dir(cell.task, cell.neuron, cell.seed) / RECORD_FILE).read_text())
+        record = json.loads((run_dir(cell.task, cell.neuron, cell.seed, root) / RECORD_FILE).read_text())
         return float(record["provenance"]["wall_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def schedule(include_up_to_date: bool = False) -> list[str]:
-    """The out-of-date train and dynamics stages (all of them with include_up_to_date), longest
-    expected first."""
+def tuning_commands(params) -> dict[str, list[str]]:
+    """Every tuning study and tuned cell of params.yaml's plan (dvc.yaml's tune@ and tuned@ stages):
+    stage name -> the arguments of its command, `python -m bench.tune <arguments>`."""
+    plan = params.get("plan") or {}
+    studies = {f"tune@{key}": ["study", s.neuron, s.task] for key, s in (plan.get("studies") or {}).items()}
+    tuned = {f"tuned@{key}": ["cell", c.neuron, c.task, str(c.seed)] for key, c in (plan.get("tuned") or {}).items()}
+    return studies | tuned
+
+
+def study_seconds(neuron: str, task: str) -> float | None:
+    """The wall time of the committed study, if there is one."""
+    try:
+        return float(json.loads((Path("results/tuning") / task / neuron / "study.json").read_text())["wall_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def schedule(include_up_to_date: bool = False, tuned: bool = False) -> list[str]:
+    """The out-of-date train, dynamics and tune stages (all of them with include_up_to_date),
+    longest expected first; with `tuned`, the tuned cells instead (they need their studies first)."""
     params = load_params()
     every = all_cells(params)
     recorded = {cell: recorded_seconds(cell) for cell in every}
+    commands = tuning_commands(params)
+    if tuned:
+        every = [Cell(c[1], c[2], int(c[3])) for name, c in commands.items() if name.startswith("tuned@")]
+        recorded = {cell: recorded_seconds(cell, Path("results/tuned")) for cell in every}
     planned = every
-    dynamics = [dynamics_stage(neuron) for neuron in params.plan.neurons]
+    dynamics = [] if tuned else [dynamics_stage(neuron) for neuron in params.plan.neurons]
+    studies = [] if tuned else [name for name in commands if name.startswith("tune@")]
+    stage = (lambda cell: f"tuned@{cell.key}") if tuned else (lambda cell: cell.addressing)
     if not include_up_to_date:
         stale = stale_stages()
-        planned = [cell for cell in every if cell.addressing in stale]
-        dynamics = [stage for stage in dynamics if stage in stale]
+        planned = [cell for cell in every if stage(cell) in stale]
+        dynamics = [name for name in dynamics if name in stale]
+        studies = [name for name in studies if name in stale]
     by_task: dict[str, list[float]] = {}
     for cell, seconds in recorded.items():
         if seconds is not None:
@@ -76,8 +102,13 @@ def schedule(include_up_to_date: bool = False) -> list[str]:
             return recorded[cell]
         return statistics.median(by_task[cell.task]) if cell.task in by_task else float("inf")
 
-    work = [(expected(cell), cell.addressing) for cell in planned] + [(DYNAMICS_S, stage) for stage in dynamics]
-    return [stage for _, stage in sorted(work, key=lambda item: -item[0])]  # stable: plan order among equals
+    def expected_study(name: str) -> float:
+        seconds = study_seconds(*commands[name][1:3])
+        return float("inf") if seconds is None else seconds
+
+    work = [(expected(cell), stage(cell)) for cell in planned] + [(DYNAMICS_S, name) for name in dynamics]
+    work += [(expected_study(name), name) for name in studies]
+    return [name for _, name in sorted(work, key=lambda item: -item[0])]  # stable: plan order among equals
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,10 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--all", action="store_true", help="also the cells (and stages) whose results are up to date")
     parser.add_argument("--schedule", action="store_true",
-                        help="out-of-date train and dynamics stages, longest expected first, one per line")
+                        help="out-of-date train, dynamics and tune stages, longest expected first, one per line")
+    parser.add_argument("--tuned", action="store_true", help="with --schedule: the tuned cells (after their studies)")
     args = parser.parse_args(argv)
     if args.schedule:
-        for stage in schedule(args.all):
+        for stage in schedule(args.all, args.tuned):
             print(stage)
         return
     for cell in cells(args.all):

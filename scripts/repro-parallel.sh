@@ -43,21 +43,18 @@ SECONDS=0
 dvc repro ${force:+--force} --glob 'prepare@*'   # the data splits every cell of a task reads
 phase "data splits"
 
-# The train and dynamics stages whose results are missing or out of date (--force: all of them).
+# Two rounds, each a work list that the K workers empty: first the train, dynamics and tune stages
+# whose results are missing or out of date (--force: all of them), then the tuned cells, which
+# read the studies the first round made (bench/tune.py).
 queue=$(mktemp)
 done=$(mktemp)
 trap 'rm -f "$queue" "$done"' EXIT
-python -m bench.worklist --schedule $force >"$queue"
-to_train=$(grep -c '^train@' "$queue" || true)   # counted now: the workers empty the list
-echo "repro-parallel.sh: $to_train cells to train and" \
-  "$(grep -c '^dynamics@' "$queue" || true) dynamics stages on $K workers"
-phase "work list"
 
-# Commits the stages that succeeded (all of them when no worker failed), so that nothing this run
-# made is left out of dvc.lock.
+# Commits the stages that succeeded (all of the round's groups when no worker failed), so that
+# nothing this run made is left out of dvc.lock.
 commit_done() {
   if [ "$1" = all ]; then
-    dvc commit --force --quiet train dynamics   # every stage was up to date or has just succeeded
+    dvc commit --force --quiet $groups   # every stage was up to date or has just succeeded
   elif [ -s "$done" ]; then
     mapfile -t succeeded <"$done"
     dvc commit --force --quiet "${succeeded[@]}"
@@ -78,7 +75,20 @@ stop() {
 
 threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
 failed=0
-if [ -s "$queue" ]; then
+to_train=0
+# round <worklist options> <the dvc.yaml stage groups it commits>
+round() {
+  groups=$2
+  : >"$done"
+  python -m bench.worklist --schedule $force $1 >"$queue"
+  local cells
+  cells=$(grep -c -E '^(train|tuned)@' "$queue" || true)   # counted now: the workers empty the list
+  to_train=$((to_train + cells))
+  echo "repro-parallel.sh: $cells cells, $(grep -c '^tune@' "$queue" || true) tuning studies and" \
+    "$(grep -c '^dynamics@' "$queue" || true) dynamics stages on $K workers"
+  phase "work list"
+  [ -s "$queue" ] || return 0
+  workers=()
   trap stop TERM INT
   for ((k = 0; k < K; k++)); do
     CUDA_VISIBLE_DEVICES=${devices[k]} OMP_NUM_THREADS=$threads \
@@ -92,7 +102,9 @@ if [ -s "$queue" ]; then
   phase "stages"
   if [ "$failed" -eq 0 ]; then commit_done all; else commit_done some; fi
   phase "dvc commit"
-fi
+}
+round "" "train dynamics tune"
+[ "$failed" -gt 0 ] || round "--tuned" "tuned"
 if [ "$failed" -gt 0 ]; then
   echo "repro-parallel.sh: $failed workers had failed stages (named above; a cell's record says why; the leaderboard was not rebuilt)" >&2
   exit 1

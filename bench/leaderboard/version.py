@@ -77,19 +77,28 @@ def _differs(new: pd.Series, old: pd.Series) -> bool:
 
 
 def changes(table: pd.DataFrame, previous: pd.DataFrame | None) -> str:
-    """What differs from the previous table, row by row (task/neuron)."""
+    """What differs from the previous table, row by row (task/neuron, and the settings section
+    where the table has one: a table from before tuning had only the shared settings)."""
     if previous is None or previous.empty:
         return "first version"
-    new = table.set_index(IDENTITY_COLUMNS)
-    old = previous.reindex(columns=table.columns).set_index(IDENTITY_COLUMNS)
-    added = [f"+{t}/{n}" + (" (reported)" if k == "reported" else "") for t, n, k in new.index.difference(old.index)]
-    removed = [f"-{t}/{n}" + (" (reported)" if k == "reported" else "") for t, n, k in old.index.difference(new.index)]
+    identity = IDENTITY_COLUMNS + (["settings"] if "settings" in table.columns else [])
+    previous = previous.reindex(columns=table.columns)
+    if "settings" in table.columns:
+        previous["settings"] = previous.settings.fillna(previous.kind.map({"reported": "reported"})).fillna("shared")
+    new, old = table.set_index(identity), previous.set_index(identity)
+
+    def name(idx) -> str:
+        settings = f" ({idx[3]})" if len(idx) > 3 and idx[3] not in ("shared", "reported") else ""
+        return f"{idx[0]}/{idx[1]}" + (" (reported)" if idx[2] == "reported" else "") + settings
+
+    added = [f"+{name(idx)}" for idx in new.index.difference(old.index)]
+    removed = [f"-{name(idx)}" for idx in old.index.difference(new.index)]
     changed = []
     for idx in new.index.intersection(old.index):
         if _differs(new.loc[idx], old.loc[idx]):
             a, b = old.loc[idx, "top1_mean"], new.loc[idx, "top1_mean"]
             top1 = f" top-1 {a:.2f} -> {b:.2f}" if pd.notna(a) and pd.notna(b) and not np.isclose(a, b) else ""
-            changed.append(f"~{idx[0]}/{idx[1]}{top1}")
+            changed.append(f"~{name(idx)}{top1}")
     return "; ".join(added + removed + changed) or "metadata only"
 
 
