@@ -44,16 +44,19 @@ def tuned_tasks(profile: DictConfig, tuning: DictConfig | None) -> list[str]:
 
 def search_space(tuning: DictConfig, neuron: str) -> dict[str, dict]:
     """Setting path (of a cell's config) -> {low, high, log}: the shared space, then the neuron's own."""
-    return {**OmegaConf.to_container(tuning.space), **OmegaConf.to_container((tuning.get("neurons") or {}).get(neuron) or {})}
+    own = (tuning.get("neurons") or {}).get(neuron)
+    return {**OmegaConf.to_container(tuning.space), **(OmegaConf.to_container(own) if own else {})}
 
 
 def check_tuning(tuning: DictConfig, neurons: DictConfig) -> None:
     """At compose time: positive counts, ranges with low < high (and low > 0 on a log scale), paths
     into the cell's task or neuron config that exist there, and tuned neurons that are registered."""
     where = "tuning (conf/tuning/)"
-    for key in ("trials", "epochs", "startup_trials", "warmup_epochs"):
-        if not isinstance(tuning.get(key), int) or tuning[key] < 0 or (key in ("trials", "epochs") and tuning[key] < 1):
-            raise ValueError(f"{where}: {key} must be a positive integer, got {tuning.get(key)!r}")
+    for key in ("trials", "epochs", "seed", "sampler_seed", "startup_trials", "warmup_epochs"):
+        value = tuning.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "epochs" else 0):
+            least = "a positive integer" if key == "epochs" else "an integer >= 0 (trials: 0 tunes nothing)"
+            raise ValueError(f"{where}: {key} must be {least}, got {value!r}")
     for neuron in (tuning.get("neurons") or {}):
         if neuron not in neurons:
             raise ValueError(f"{where}: neurons.{neuron} is not a registered neuron (conf/config.yaml)")
