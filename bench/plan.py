@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from bench.config import Cell, check_name, check_profile
-from bench.tune import check_tuning, tuned_tasks
+from bench.config import Cell, check_name, check_profile, contrast_arms
 
 
 def task_seeds(profile: DictConfig, task: str) -> list[int]:
@@ -113,6 +112,59 @@ def task_code(name: str, task: DictConfig) -> dict[str, str]:
             "model": target_file(OmegaConf.select(task, "model._target_"), f"{where}, model,")}
 
 
+# ---- tuning (bench/tune.py runs what is planned here) ---------------------------------------
+
+
+def tuned_tasks(profile: DictConfig, tuning: DictConfig | None) -> list[str]:
+    """The profile's tasks whose arms are tuned (those of `tuning.tasks`, if any trials are asked)."""
+    if not tuning or not tuning.get("trials"):
+        return []
+    return [t for t in profile.tasks if t in (tuning.get("tasks") or [])]
+
+
+def tuned_seeds(profile: DictConfig, tuning: DictConfig, task: str, neuron: str) -> list[int]:
+    """The seeds of a neuron's tuned cells on a task: the profile's, and for the arms of the primary
+    question as many more (the lowest unused) as make `tuning.primary_seeds` in all."""
+    seeds = task_seeds(profile, task)
+    primary = {arm for text in (profile.get("questions") or {}).get("primary") or [] for arm in contrast_arms(text)}
+    wanted = tuning.get("primary_seeds") or 0
+    extra = (s for s in range(wanted + len(seeds)) if s not in seeds)
+    return seeds + [next(extra) for _ in range(wanted - len(seeds))] if neuron in primary else seeds
+
+
+def search_space(tuning: DictConfig, neuron: str) -> dict[str, dict]:
+    """Setting path (of a cell's config) -> {low, high, log}: the shared space, then the neuron's own."""
+    own = (tuning.get("neurons") or {}).get(neuron)
+    return {**OmegaConf.to_container(tuning.space), **(OmegaConf.to_container(own) if own else {})}
+
+
+def check_tuning(tuning: DictConfig, neurons: DictConfig) -> None:
+    """At compose time: positive counts, ranges with low < high (and low > 0 on a log scale), paths
+    into the cell's task or neuron config that exist there, and tuned neurons that are registered."""
+    where = "tuning (conf/tuning/)"
+    for key in ("trials", "epochs", "seed", "sampler_seed", "startup_trials", "warmup_epochs", "primary_seeds"):
+        value = tuning.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "epochs" else 0):
+            least = "a positive integer" if key == "epochs" else "an integer >= 0"
+            raise ValueError(f"{where}: {key} must be {least}, got {value!r}")
+    for neuron in (tuning.get("neurons") or {}):
+        if neuron not in neurons:
+            raise ValueError(f"{where}: neurons.{neuron} is not a registered neuron (conf/config.yaml)")
+    for neuron in [None, *(tuning.get("neurons") or {})]:
+        for path, spec in (search_space(tuning, neuron) if neuron else OmegaConf.to_container(tuning.space)).items():
+            head = path.split(".", 1)[0]
+            if head not in ("task", "neuron") or "." not in path or any(p.startswith("_") for p in path.split(".")):
+                raise ValueError(f"{where}: {path!r} is not a setting of a cell's task or neuron (e.g. task.optimizer.lr, "
+                                 "neuron.a)")
+            setting = path.split(".", 1)[1]
+            if head == "neuron" and OmegaConf.select(neurons[neuron], setting) is None:
+                raise ValueError(f"{where}: neuron {neuron!r} has no setting {setting!r} (conf/neuron/{neuron}.yaml)")
+            low, high = (spec or {}).get("low"), (spec or {}).get("high")
+            numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (low, high))
+            if not numbers or not low < high or (spec.get("log") and low <= 0):
+                raise ValueError(f"{where}: {path} needs numbers low < high (low > 0 with log: true), got {spec}")
+
+
 def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig, tuning: DictConfig | None = None) -> DictConfig:
     """What dvc.yaml runs, as params.yaml's `plan` (the `bench.plan` resolver of conf/config.yaml):
     each neuron's code file; each task's code files; each sweep point's neuron settings; every
@@ -160,8 +212,9 @@ def plan(profile: DictConfig, neurons: DictConfig, tasks: DictConfig, tuning: Di
         for task in tuned_tasks(profile, tuning):
             for name in profile.neurons:
                 studies[f"{name}-{task}"] = {"neuron": name, "task": task, "code": code[name], "data_code": own[task]["data"],
-                                             "model_code": own[task]["model"], "params": f"neurons.{name}"}
-                for c in (Cell(name, task, s) for s in task_seeds(profile, task)):
+                                             "model_code": own[task]["model"], "params": f"neurons.{name}",
+                                             "space": search_space(tuning, name)}  # what its stage tracks of tuning.neurons
+                for c in (Cell(name, task, s) for s in tuned_seeds(profile, tuning, task, name)):
                     tuned[c.key] = cell(c, code[name], f"neurons.{name}")
     if len(cells) + len(tuned) > MAX_CELLS:
         planned = len(cells) + len(tuned)

@@ -5,7 +5,8 @@ Usage:
   python -m bench.tune cell <neuron> <task> <seed>  # a cell at the chosen settings (stage tuned@<neuron>-<task>-<seed>)
 
 For each neuron of the profile on each task of `tuning.tasks` (conf/tuning/), one Optuna study
-searches the same space (`tuning.space`, plus the neuron's own settings in `tuning.neurons`) with
+searches the same space (`tuning.space`, plus the neuron's own settings in `tuning.neurons`, as
+bench.plan writes it into params.yaml's plan.studies) with
 the same number of trials, the same TPE sampler and seed, and the same median pruner. Trial 0 is
 the shared settings themselves, so a study never chooses worse than them on validation. A trial
 trains `tuning.epochs` epochs with the training seed `tuning.seed` (none of the profile's seeds) and
@@ -33,46 +34,6 @@ TUNING_DIR = Path("results/tuning")  # one study per (task, neuron)
 TUNED_DIR = Path("results/tuned")  # the tuned cells' records, laid out as results/runs/
 STUDY_FILE = "study.json"
 SCRATCH_DIR = Path("outputs/scratch")
-
-
-def tuned_tasks(profile: DictConfig, tuning: DictConfig | None) -> list[str]:
-    """The profile's tasks whose arms are tuned (those of `tuning.tasks`, if any trials are asked)."""
-    if not tuning or not tuning.get("trials"):
-        return []
-    return [t for t in profile.tasks if t in (tuning.get("tasks") or [])]
-
-
-def search_space(tuning: DictConfig, neuron: str) -> dict[str, dict]:
-    """Setting path (of a cell's config) -> {low, high, log}: the shared space, then the neuron's own."""
-    own = (tuning.get("neurons") or {}).get(neuron)
-    return {**OmegaConf.to_container(tuning.space), **(OmegaConf.to_container(own) if own else {})}
-
-
-def check_tuning(tuning: DictConfig, neurons: DictConfig) -> None:
-    """At compose time: positive counts, ranges with low < high (and low > 0 on a log scale), paths
-    into the cell's task or neuron config that exist there, and tuned neurons that are registered."""
-    where = "tuning (conf/tuning/)"
-    for key in ("trials", "epochs", "seed", "sampler_seed", "startup_trials", "warmup_epochs"):
-        value = tuning.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "epochs" else 0):
-            least = "a positive integer" if key == "epochs" else "an integer >= 0 (trials: 0 tunes nothing)"
-            raise ValueError(f"{where}: {key} must be {least}, got {value!r}")
-    for neuron in (tuning.get("neurons") or {}):
-        if neuron not in neurons:
-            raise ValueError(f"{where}: neurons.{neuron} is not a registered neuron (conf/config.yaml)")
-    for neuron in [None, *(tuning.get("neurons") or {})]:
-        for path, spec in (search_space(tuning, neuron) if neuron else OmegaConf.to_container(tuning.space)).items():
-            head = path.split(".", 1)[0]
-            if head not in ("task", "neuron") or "." not in path or any(p.startswith("_") for p in path.split(".")):
-                raise ValueError(f"{where}: {path!r} is not a setting of a cell's task or neuron (e.g. task.optimizer.lr, "
-                                 "neuron.a)")
-            setting = path.split(".", 1)[1]
-            if head == "neuron" and OmegaConf.select(neurons[neuron], setting) is None:
-                raise ValueError(f"{where}: neuron {neuron!r} has no setting {setting!r} (conf/neuron/{neuron}.yaml)")
-            low, high = (spec or {}).get("low"), (spec or {}).get("high")
-            numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (low, high))
-            if not numbers or not low < high or (spec.get("log") and low <= 0):
-                raise ValueError(f"{where}: {path} needs numbers low < high (low > 0 with log: true), got {spec}")
 
 
 def study_dir(task: str, neuron: str, root: Path = TUNING_DIR) -> Path:
@@ -147,9 +108,10 @@ def run_study(params: DictConfig, neuron: str, task: str, log=print) -> dict:
 
     from bench import numerics
     from bench.config import config_hash
+    from bench.module import DivergedError
 
     tuning = params.tuning
-    space = search_space(tuning, neuron)
+    space = OmegaConf.to_container(params.plan.studies[f"{neuron}-{task}"].space)  # bench.plan.search_space
     trials: list[dict] = []
 
     def objective(trial: "optuna.Trial") -> float:
@@ -157,7 +119,7 @@ def run_study(params: DictConfig, neuron: str, task: str, log=print) -> dict:
         curve: list[float] = []
 
         def report(epoch: int, top1: float) -> None:
-            curve.append(round(top1, 4))
+            curve.append(top1)
             trial.report(top1, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -172,6 +134,8 @@ def run_study(params: DictConfig, neuron: str, task: str, log=print) -> dict:
         except optuna.TrialPruned:
             entry["value"], entry["state"] = max(curve), "pruned"
             raise
+        except DivergedError as e:  # as a cell: a failed run, so these settings score nothing
+            entry["value"], entry["state"], entry["reason"] = 0.0, "diverged", str(e)
         finally:
             entry["wall_s"] = round(time.perf_counter() - start, 2)
             log(f"{task}/{neuron} trial {trial.number}: {entry.get('state', 'failed')} after {len(curve)} epochs, "
@@ -263,14 +227,17 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"bench.tune: {e.args[0] if isinstance(e, KeyError) else e} (--debug shows where)") from None
 
 
-def checked_params(neuron: str, task: str) -> DictConfig:
-    from bench.config import load_params
+def checked_params(neuron: str, task: str, seed: int | None = None) -> DictConfig:
+    """params.yaml, if its plan has this study (seed None) or tuned cell."""
+    from bench.config import Cell, load_params
 
     params = load_params()
-    if task not in tuned_tasks(params.profile, params.get("tuning")):
-        raise ValueError(f"task {task!r} is not tuned in profile {params.profile.name!r} (tuning.tasks, conf/tuning/)")
-    if neuron not in params.profile.neurons:
-        raise ValueError(f"neuron {neuron!r} is not one of profile {params.profile.name!r}'s neurons")
+    plan = params.get("plan") or {}
+    planned = (plan.get("studies") or {}) if seed is None else (plan.get("tuned") or {})
+    key = f"{neuron}-{task}" if seed is None else Cell(neuron, task, seed).key
+    if key not in planned:
+        what = f"a study of {neuron} on {task}" if seed is None else f"a tuned cell {task}/{neuron}/{seed}"
+        raise ValueError(f"params.yaml's plan has no {what} (the profile's neurons x `tuning.tasks`, conf/tuning/)")
     trainer = params.get("trainer") or {}
     if trainer.get("devices", 1) != 1 or trainer.get("num_nodes", 1) != 1:
         raise ValueError("a tuning study runs in one process: trainer.devices and trainer.num_nodes must be 1")
@@ -280,12 +247,16 @@ def checked_params(neuron: str, task: str) -> DictConfig:
 def tune(neuron: str, task: str) -> dict:
     from bench import atomic
     from bench.provenance import provenance
+    from bench.train import refuse_a_second_dvc_run, stop_with_parent
     from bench.trainer import quiet_library_noise
 
     params = checked_params(neuron, task)
     quiet_library_noise()
-    stage = stage_name("tune", neuron, task)
-    root = TUNING_DIR if is_pipeline_run(stage) else SCRATCH_DIR / "tuning"
+    stop_with_parent()
+    pipeline = is_pipeline_run(stage_name("tune", neuron, task))
+    if pipeline:
+        refuse_a_second_dvc_run()
+    root = TUNING_DIR if pipeline else SCRATCH_DIR / "tuning"
     study = run_study(params, neuron, task, log=lambda line: print(line, file=sys.stderr))
     study["provenance"] = provenance()
     out = study_dir(task, neuron, root)
@@ -299,13 +270,15 @@ def tune(neuron: str, task: str) -> dict:
 
 
 def train_tuned(neuron: str, task: str, seed: int) -> dict:
-    from bench.train import run_cell, stop_with_parent
+    from bench.train import refuse_a_second_dvc_run, run_cell, stop_with_parent
     from bench.trainer import quiet_library_noise
 
-    params = checked_params(neuron, task)
+    params = checked_params(neuron, task, seed)
     quiet_library_noise()
     stop_with_parent()
     pipeline = is_pipeline_run(stage_name("tuned", neuron, task, seed))
+    if pipeline:
+        refuse_a_second_dvc_run()
     study = read_study(task, neuron)
     cfg = tuned_config(params, neuron, task, seed, study, str(study_dir(task, neuron) / STUDY_FILE))
     if pipeline:

@@ -39,8 +39,8 @@ def sh(*cmd: str, cwd: Path) -> str:
 
 @pytest.fixture
 def repo(tmp_path):
-    """A copy of the working tree (tracked and untracked, not ignored files) with a tiny profile
-    and one-epoch training, committed to a fresh git repository; no results yet (but the
+    """A copy of the working tree (tracked and untracked, not ignored files) with a tiny profile,
+    one-epoch training and two one-epoch tuning trials, committed to a fresh git repository; no results yet (but the
     hand-kept results/reported.csv)."""
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -56,6 +56,10 @@ def repo(tmp_path):
     config.write_text(config.read_text().replace("profile: mini", "profile: tiny"))
     task = tmp_path / "conf/task/digits.yaml"
     task.write_text(re.sub(r"max_epochs: \d+", "max_epochs: 1", task.read_text()))
+    tuning = tmp_path / "conf/tuning/default.yaml"  # two one-epoch trials per study
+    text = re.sub(r"^trials: \d+", "trials: 2", tuning.read_text(), flags=re.M)
+    text = re.sub(r"^epochs: \d+", "epochs: 1", text, flags=re.M)
+    tuning.write_text(re.sub(r"^startup_trials: \d+", "startup_trials: 1", text, flags=re.M))
     sh(sys.executable, "-m", "bench.compose", cwd=tmp_path)
     sh("git", "init", "-q", cwd=tmp_path)
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=tmp_path)

@@ -113,10 +113,24 @@ def test_pipeline_end_to_end_change_a_neuron_then_add_one(repo):
     # above was an -S edit, not in conf/, so it is gone) and the leaderboard gains its table
     out = sh("dvc", "exp", "run", "-S", "profile.tasks=[digits,digits-seq]", "-S", "tasks.digits-seq.trainer.max_epochs=1",
              cwd=repo)
-    new_cells = {f"train@{n}-digits-seq-{s}" for n in ("lif", "qif", "cubic", "sfa") for s in (0, 1)}
-    assert stages_run(out) == {"prepare@digits-seq", *new_cells, "leaderboard"}
+    neurons = ("lif", "qif", "cubic", "sfa")
+    new_cells = {f"train@{n}-digits-seq-{s}" for n in neurons for s in (0, 1)}
+    # digits-seq is a tuned task (conf/tuning/): a study per neuron, then its cells at the chosen settings
+    studies = {f"tune@{n}-digits-seq" for n in neurons}
+    tuned = {f"tuned@{n}-digits-seq-{s}" for n in neurons for s in (0, 1)}
+    assert stages_run(out) == {"prepare@digits-seq", *new_cells, *studies, *tuned, "leaderboard"}
     board = pd.read_csv(repo / "results/leaderboard/leaderboard.csv")
-    assert sorted(board[board.task == "digits-seq"].neuron) == ["cubic", "lif", "qif", "sfa"]
+    seq = board[board.task == "digits-seq"]
+    assert sorted(seq[seq.settings == "tuned"].neuron) == sorted(seq[seq.settings == "shared"].neuron) == sorted(neurons)
+    assert set(board[board.task == "digits"].settings) == {"shared"}  # an untuned task: its shared-settings rows
+    study = json.loads((repo / "results/tuning/digits-seq/qif/study.json").read_text())
+    tuned_record = json.loads((repo / "results/tuned/digits-seq/qif/1/record.json").read_text())
+    assert tuned_record["config"]["tuning"]["trial"] == study["best"]["trial"]
+    assert tuned_record["config"]["task"]["optimizer"]["lr"] == study["best"]["settings"]["task.optimizer.lr"]
+    table = (repo / "results/leaderboard/leaderboard.md").read_text()
+    assert "## Tuning" in table and "### tuning on digits-seq" in table and "### shared settings on digits-seq" in table
+    assert (repo / "results/leaderboard/plots/tuning-evp.png").is_file()
+    assert set(pd.read_csv(repo / "results/leaderboard/tuning.csv").neuron) == set(neurons)
     record = json.loads((repo / "results/runs/digits-seq/qif/0/record.json").read_text())
     assert record["config"]["task"]["loss"]["_target_"] == "bench.losses.LastStepCrossEntropy"
     assert "up to date" in sh("dvc", "status", cwd=repo)

@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 
 from bench.config import load_params
 from bench.leaderboard.tuning import expected_max
-from bench.plan import plan
-from bench.tune import check_tuning, run_study, search_space, tuned_config
+from bench.plan import check_tuning, plan, search_space
+from bench.tune import run_study, tuned_config
 
 
 def test_expected_max_is_dodge_et_al_eq_1():
@@ -30,8 +30,12 @@ def test_every_arm_of_a_tuned_task_gets_a_study_and_its_cells(in_repo):
     tuned_tasks = [t for t in profile.tasks if t in tuning.tasks]
     assert tuned_tasks, "the default profile tunes its tasks"
     assert {(s.neuron, s.task) for s in planned.studies.values()} == {(n, t) for n in profile.neurons for t in tuned_tasks}
+    # every arm with the profile's seeds; the primary question's arms (qif, lif) with more
+    primary = {"qif", "lif"}
+    extra = [s for s in range(tuning.primary_seeds) if s not in profile.seeds]
+    assert tuning.primary_seeds > len(profile.seeds)
     assert {(c.neuron, c.task, c.seed) for c in planned.tuned.values()} == {
-        (n, t, s) for n in profile.neurons for t in tuned_tasks for s in profile.seeds}
+        (n, t, s) for n in profile.neurons for t in tuned_tasks for s in [*profile.seeds, *(extra if n in primary else [])]}
     # the shared-settings cells are planned as before, and a study tracks what its trials train with
     assert len(planned.cells) == len(params.plan.cells)
     study = planned.studies[f"qif-{tuned_tasks[0]}"]
@@ -44,9 +48,12 @@ def test_every_arm_searches_the_same_space_plus_its_own_settings(in_repo):
     tuning = load_params().tuning
     shared = search_space(tuning, "lif")
     assert set(shared) == {"task.optimizer.lr", "task.model.alpha"}
-    assert search_space(tuning, "qif") == {**shared, "neuron.a": search_space(tuning, "qif")["neuron.a"]}
+    assert search_space(tuning, "izhikevich") == {**shared, "neuron.d": search_space(tuning, "izhikevich")["neuron.d"]}
     # the settings that define an arm are never searched: tuning them would turn one arm into another
-    assert all("tau" not in path and "surrogate" not in path for n in tuning.neurons for path in search_space(tuning, n))
+    # (LIF's tau and the window; QIF's a, which sets the decay at rest that lif-tau8 matches)
+    defining = ("tau", "surrogate", "neuron.a")
+    assert not [p for n in tuning.neurons for p in search_space(tuning, n) if any(d in p for d in defining)]
+    assert search_space(tuning, "qif") == search_space(tuning, "qif-rect") == shared
 
 
 @pytest.mark.parametrize("change, error", [

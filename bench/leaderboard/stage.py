@@ -28,9 +28,9 @@ from bench.leaderboard.tuning import INTRO as TUNING_INTRO
 from bench.leaderboard.tuning import displayed as tuning_displayed
 from bench.leaderboard.tuning import evp_plot, read_studies, tuning_table
 from bench.leaderboard.version import VERSIONS_FILE, identify, to_changelog
-from bench.plan import all_cells
+from bench.plan import all_cells, tuned_tasks
 from bench.record import PRIMARY, RUNS_DIR
-from bench.tune import TUNED_DIR, TUNING_DIR, expected_config, tuned_tasks
+from bench.tune import TUNED_DIR, TUNING_DIR, expected_config
 
 RESULTS_DIR = Path("results")
 REPORTED_FILE = RESULTS_DIR / "reported.csv"
