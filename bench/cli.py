@@ -8,9 +8,10 @@ import sys
 # command -> (module, what it does)
 COMMANDS = {
     "train": ("bench.train", "train and test one cell (neuron, task, seed) and write its record"),
+    "tune": ("bench.tune", "run a neuron's tuning study on a task, or train a cell at the settings it chose"),
     "compose": ("bench.compose", "re-create params.yaml from conf/, as `dvc exp run` does"),
     "worklist": ("bench.worklist", "list the cells whose results are missing or out of date"),
-    "run-stages": ("bench.runner", "run several train/dynamics stages in one process, as DVC would"),
+    "run-stages": ("bench.runner", "run several train/dynamics/tune stages in one process, as DVC would"),
     "prepare": ("bench.prepare", "write a task's split (and generated data) to data/prepared/"),
     "data": ("bench.data.__main__", "check that tasks' datasets are in place and intact (CIFAR: download)"),
     "dynamics": ("bench.dynamics", "a neuron's fixed points, stability and trajectories (figure)"),

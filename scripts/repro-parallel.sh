@@ -6,15 +6,18 @@
 #   bash scripts/repro-parallel.sh 2 0,1 2,3     # two workers with two GPUs each (trainer=ddp)
 #   bash scripts/repro-parallel.sh --force 2     # every cell, as `dvc repro -f` (a timing run)
 #
-# The data splits the cells share run first, through `dvc repro`. The train cells and the neurons'
-# dynamics stages DVC finds out of date go into one work list, longest expected first
-# (`python -m bench.worklist --schedule`: a cell is expected to take what its record took); each of
-# the K workers is one `python -m bench.runner --queue` process that takes the next stage from
-# the list whenever it is free and runs it exactly as DVC would (same command, DVC_STAGE set),
-# which saves DVC's and the imports' ~16 s per stage (bench/runner.py). When every stage
-# succeeded, one `dvc commit` of the `train` and `dynamics` groups enters them all in dvc.lock
-# (up-to-date stages stay as they are); otherwise only those that succeeded are committed. Then
-# the leaderboard, and one summary line (cells, how many trained now, the table version). Each
+# The data splits the cells share run first, through `dvc repro`. Then two rounds: the train
+# cells, the neurons' dynamics stages and the tuning studies DVC finds out of date, then the tuned
+# cells (which read the studies). Each round is one work list, longest expected first
+# (`python -m bench.worklist --schedule [--tuned]`: a cell or study is expected to take what its
+# committed result took); each of the K workers is one `python -m bench.runner --queue` process
+# that takes the next stage from the list whenever it is free and runs it exactly as DVC would
+# (same command, DVC_STAGE set), which saves DVC's and the imports' ~16 s per stage
+# (bench/runner.py). When every stage of a round succeeded, one `dvc commit` of the stage groups
+# that ran (`train`, `dynamics`, `tune`, `tuned`) enters them in dvc.lock (up-to-date stages stay
+# as they are); otherwise only those that succeeded are committed, and the tuned round does not
+# start. Then the leaderboard, and one summary line (cells, how many trained now, the table
+# version). Each
 # phase's seconds are printed. Stopping the script (SIGTERM, Ctrl-C) stops
 # its workers (a cell in flight writes no record and resumes next time), commits what finished
 # and exits 143; its temporary files go in every case.
@@ -48,13 +51,18 @@ phase "data splits"
 # read the studies the first round made (bench/tune.py).
 queue=$(mktemp)
 done=$(mktemp)
-trap 'rm -f "$queue" "$done"' EXIT
+tuned_queue=$(mktemp)
+trap 'rm -f "$queue" "$done" "$tuned_queue"' EXIT
 
 # Commits the stages that succeeded (all of the round's groups when no worker failed), so that
 # nothing this run made is left out of dvc.lock.
 commit_done() {
   if [ "$1" = all ]; then
-    dvc commit --force --quiet $groups   # every stage was up to date or has just succeeded
+    # every stage of these groups was up to date or has just succeeded; a group none of whose
+    # stages ran is already committed (each stage it is given costs DVC a re-read of params.yaml)
+    local ran
+    ran=$(cut -d@ -f1 "$done" | sort -u | tr '\n' ' ')
+    [ -z "$ran" ] || dvc commit --force --quiet $ran
   elif [ -s "$done" ]; then
     mapfile -t succeeded <"$done"
     dvc commit --force --quiet "${succeeded[@]}"
@@ -76,17 +84,14 @@ stop() {
 threads=${OMP_NUM_THREADS:-$(($(nproc) / K > 0 ? $(nproc) / K : 1))}
 failed=0
 to_train=0
-# round <worklist options> <the dvc.yaml stage groups it commits>
+# round <what its work list holds>: the workers empty $queue
 round() {
-  groups=$2
   : >"$done"
-  python -m bench.worklist --schedule $force $1 >"$queue"
   local cells
   cells=$(grep -c -E '^(train|tuned)@' "$queue" || true)   # counted now: the workers empty the list
   to_train=$((to_train + cells))
-  echo "repro-parallel.sh: $cells cells, $(grep -c '^tune@' "$queue" || true) tuning studies and" \
+  echo "repro-parallel.sh: $1: $cells cells, $(grep -c '^tune@' "$queue" || true) tuning studies and" \
     "$(grep -c '^dynamics@' "$queue" || true) dynamics stages on $K workers"
-  phase "work list"
   [ -s "$queue" ] || return 0
   workers=()
   trap stop TERM INT
@@ -103,18 +108,22 @@ round() {
   if [ "$failed" -eq 0 ]; then commit_done all; else commit_done some; fi
   phase "dvc commit"
 }
-round "" "train dynamics tune"
-[ "$failed" -gt 0 ] || round "--tuned" "tuned"
+python -m bench.worklist --schedule $force --tuned "$tuned_queue" >"$queue"
+phase "work list"
+round "train, dynamics and tune stages"
+cp "$tuned_queue" "$queue"
+[ "$failed" -gt 0 ] || round "tuned cells"
 if [ "$failed" -gt 0 ]; then
   echo "repro-parallel.sh: $failed workers had failed stages (named above; a cell's record says why; the leaderboard was not rebuilt)" >&2
   exit 1
 fi
-# --single-item: its upstream is up to date by now (the splits above, every train and dynamics stage
-# in the work list or committed); `dvc repro leaderboard` would check all of it again, a line and
+# --single-item: its upstream is up to date by now (the splits above, every train, dynamics, tune
+# and tuned stage in the work lists or committed); `dvc repro leaderboard` would check all of it again, a line and
 # about 0.4 s per stage (DVC re-reads params.yaml for each).
 dvc repro ${force:+--force} --single-item leaderboard
 phase "leaderboard"
 cells=$(python -m bench.worklist --all | wc -l)
+tuned=$(python -m bench.worklist --schedule --tuned --all | wc -l)
 table=$(sed -n 's/^- Table version \([^ ]*\).*/\1/p' results/leaderboard/leaderboard.md)
-echo "repro-parallel.sh: $cells cells, $to_train of them trained now; table $table" \
+echo "repro-parallel.sh: $cells cells and $tuned tuned cells, $to_train of them trained now; table $table" \
   "(results/leaderboard/leaderboard.md)"

@@ -41,12 +41,12 @@ def sh(*cmd: str, cwd: Path) -> str:
 def repo(tmp_path):
     """A copy of the working tree (tracked and untracked, not ignored files) with a tiny profile,
     one-epoch training and two one-epoch tuning trials, committed to a fresh git repository; no results yet (but the
-    hand-kept results/reported.csv)."""
+    hand-kept results/reported.csv and the READMEs of results/ folders)."""
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     for name in files:
-        pipeline_output = name.startswith("results/") and name != "results/reported.csv"
+        pipeline_output = name.startswith("results/") and name != "results/reported.csv" and not name.endswith("README.md")
         if pipeline_output or name == "dvc.lock" or not (ROOT / name).is_file():
             continue
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     out = sh("bash", "scripts/repro-parallel.sh", "2", cwd=repo)
     cells = ["train@lif-digits-0", "train@qif-digits-0"]
     # the neurons' phase portraits run in the workers too, not one DVC stage after the other
-    assert "2 cells to train and 2 dynamics stages on 2 workers" in out
+    assert "train, dynamics and tune stages: 2 cells, 0 tuning studies and 2 dynamics stages on 2 workers" in out
     assert "Running stage 'dynamics@" not in out
     assert all((repo / f"results/figures/dynamics-{n}.json").exists() for n in ("lif", "qif"))
     for cell in ("digits/lif/0", "digits/qif/0"):
@@ -110,10 +110,10 @@ def test_k_cells_at_once_through_dvc_leave_every_record_and_lock_entry(repo):
     assert sh(sys.executable, "-m", "bench.worklist", cwd=repo).strip() == ""
     assert sh(sys.executable, "-m", "bench.worklist", "--all", cwd=repo).split("\n")[:2] == [
         "lif digits 0 train@lif-digits-0", "qif digits 0 train@qif-digits-0"]
-    assert re.search(r"repro-parallel.sh: 2 cells, 2 of them trained now; table tiny-v\d+ ", out)
+    assert re.search(r"repro-parallel.sh: 2 cells and 0 tuned cells, 2 of them trained now; table tiny-v\d+ ", out)
     # nothing to do: a summary, not a line per stage (the leaderboard checks only itself)
     again = sh("bash", "scripts/repro-parallel.sh", "2", cwd=repo)
-    assert re.search(r"repro-parallel.sh: 2 cells, 0 of them trained now; table tiny-v\d+ ", again)
+    assert re.search(r"repro-parallel.sh: 2 cells and 0 tuned cells, 0 of them trained now; table tiny-v\d+ ", again)
     assert again.split("work list in")[1].count("didn't change") == 1  # the leaderboard's own line
 
 

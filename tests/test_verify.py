@@ -24,3 +24,14 @@ def test_a_committed_cell_reproduces_exactly_without_touching_results(in_repo, c
     assert main(["digits-seq/lif/0"]) == 0
     assert "digits-seq/lif/0: identical" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in (in_repo / "results").rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.slow
+def test_a_committed_tuned_cell_and_its_study_reproduce_exactly(in_repo, capsys):
+    """The headline's cells (at their study's choice) and the study that chose it, re-made here."""
+    before = {p: p.stat().st_mtime_ns for p in (in_repo / "results").rglob("*") if p.is_file()}
+    assert main(["--tuned", "digits-seq/lif-tau1/0"]) == 0
+    assert main(["--study", "digits-seq/lif-tau1"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-seq/lif-tau1/0: identical" in out and "study digits-seq/lif-tau1: identical" in out
+    assert {p: p.stat().st_mtime_ns for p in (in_repo / "results").rglob("*") if p.is_file()} == before

@@ -136,7 +136,11 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
             {"title": "Shared settings", "intro": SHARED_INTRO,
              "tables": [(f"shared settings on {task}", display(rows)) for task, rows in tasks(shared_table)]},
         ]
-    table, contrasts = leaderboard_tables(records, profile, read_reported(results_dir / REPORTED_FILE.name))
+    per_neuron = None
+    if tuned_names:
+        planned = pd.DataFrame([(c.task, c.neuron) for c in params.plan.tuned.values()], columns=["task", "neuron"])
+        per_neuron = planned.value_counts().to_dict()  # the primary arms' tuned cells have more seeds
+    table, contrasts = leaderboard_tables(records, profile, read_reported(results_dir / REPORTED_FILE.name), per_neuron)
     swept = None
     if params is not None and (params.get("plan") or {}).get("points"):
         swept = sensitivity_table(select_cells(all_records, sweep_cells(params), hashes, runtime), params)
@@ -149,6 +153,7 @@ def build(runs_dir: Path = RUNS_DIR, results_dir: Path = RESULTS_DIR, profile=No
     both = table if shared_table is None else pd.concat([table.assign(settings=settings_of(table, tuned_names)),
                                                          shared_table.assign(settings="shared")], ignore_index=True)
     meta, history = identify(both, profile.name, published / VERSIONS_FILE.name, previous, contrasts, previous_contrasts)
+    meta = {**meta, "tuned": tuned_names}
     with publishing(published) as staging:
         write_plots(table, records, staging / "plots", swept, contrasts, list(profile.neurons))
         if studies:

@@ -121,9 +121,11 @@ def versus_baseline(paired: pd.DataFrame, contrasts: pd.DataFrame, baseline: str
 
 
 def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], profile: DictConfig,
-             baseline: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+             baseline: str, per_neuron: dict[tuple[str, str], int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per task x neuron the profile asks for, with or without records (a neuron with no
-    result yet shows as 0 of N seeds, not as a missing row); the contrasts of contrasts_table)."""
+    result yet shows as 0 of N seeds, not as a missing row); the contrasts of contrasts_table).
+    per_neuron: (task, neuron) -> seeds expected where a neuron has other seeds than its task's
+    (the tuned headline's primary arms)."""
     if "stale" not in records:
         records = records.assign(stale=False, stale_why="")
     stale = records.stale.astype(bool)
@@ -146,6 +148,8 @@ def measured(records: pd.DataFrame, n_seeds_expected: dict[str, int], profile: D
     table["n_seeds"] = table.n_seeds.fillna(0).astype(int)
     table["n_failed"] = table.n_failed.fillna(0).astype(int)
     table["n_seeds_expected"] = table.task.map(n_seeds_expected).fillna(0).astype(int)
+    for (task, neuron), n in (per_neuron or {}).items():
+        table.loc[(table.task == task) & (table.neuron == neuron), "n_seeds_expected"] = n
     table["incomplete"] = table.n_seeds < table.n_seeds_expected
     table["kind"] = "measured"
     return table, contrasts
@@ -157,13 +161,14 @@ def reported_rows(reported: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
     return rows.assign(kind="reported")
 
 
-def leaderboard_tables(records: pd.DataFrame, profile: DictConfig, reported: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def leaderboard_tables(records: pd.DataFrame, profile: DictConfig, reported: pd.DataFrame,
+                       per_neuron: dict[tuple[str, str], int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the one DataFrame every table is rendered from: measured rows of the profile's tasks (best
     primary metric first within each task), then the reported rows of those tasks; the contrasts
-    that answer the profile's questions, and the exploratory ones)."""
+    that answer the profile's questions, and the exploratory ones). per_neuron: see `measured`."""
     seeds = expected_seeds(profile)
     baseline = profile.get("baseline") or DEFAULT_BASELINE
-    table, contrasts = measured(records, {task: len(s) for task, s in seeds.items()}, profile, baseline)
+    table, contrasts = measured(records, {task: len(s) for task, s in seeds.items()}, profile, baseline, per_neuron)
     table["baseline"] = baseline
     arms = dict(profile.get("arms") or {})
     table["arm"] = table.neuron.map(arms)
