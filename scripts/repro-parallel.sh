@@ -123,7 +123,8 @@ fi
 dvc repro ${force:+--force} --single-item leaderboard
 phase "leaderboard"
 cells=$(python -m bench.worklist --all | wc -l)
-tuned=$(python -m bench.worklist --schedule --tuned --all | wc -l)
+python -m bench.worklist --schedule --all --tuned "$tuned_queue" >/dev/null   # --all: no dvc status
+tuned=$(wc -l <"$tuned_queue")
 table=$(sed -n 's/^- Table version \([^ ]*\).*/\1/p' results/leaderboard/leaderboard.md)
 echo "repro-parallel.sh: $cells cells and $tuned tuned cells, $to_train of them trained now; table $table" \
   "(results/leaderboard/leaderboard.md)"

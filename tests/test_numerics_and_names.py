@@ -138,7 +138,7 @@ def copy_of_the_config(tmp_path):
     ("profile.sweeps=[{neuron: qif}]", "Missing mandatory value: sweeps[0].param"),  # issue 34 (16): a malformed sweep
     ("profile.sweeps=[{neuron: qif, param: a, values: 3}]", "setting profile.values"),
     (f"profile.sweeps=[{{neuron: qif, param: a, values: {list(range(1, 501))}}}]", "500 values, more than 32"),  # (13)
-    (f"profile.seeds={list(range(100))}", "plans 2700 cells, more than 1000"),
+    (f"profile.seeds={list(range(100))}", "plans 4900 cells, more than 1000"),  # 2,700 at the shared settings + 2,200 tuned
 ])
 def test_compose_refuses_what_would_reach_a_command_line_unchecked(tmp_path, override, message):
     """Everything of a profile that reaches dvc.yaml's commands is typed by one schema
