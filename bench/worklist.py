@@ -26,7 +26,7 @@ from pathlib import Path
 from bench.config import Cell, dynamics_stage, load_params
 from bench.plan import all_cells
 from bench.record import RECORD_FILE, RUNS_DIR, run_dir
-from bench.tune import TUNED_DIR
+from bench.tune import STUDY_FILE, TUNED_DIR, study_dir
 
 DYNAMICS_S = 8.0  # a dynamics stage in a worker that has imported torch (docs/performance.md)
 
@@ -70,7 +70,7 @@ def tuning_commands(params) -> dict[str, list[str]]:
 def study_seconds(neuron: str, task: str) -> float | None:
     """The wall time of the committed study, if there is one."""
     try:
-        return float(json.loads((Path("results/tuning") / task / neuron / "study.json").read_text())["wall_s"])
+        return float(json.loads((study_dir(task, neuron) / STUDY_FILE).read_text())["wall_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
