@@ -48,11 +48,15 @@ def test_every_arm_searches_the_same_space_plus_its_own_settings(in_repo):
     tuning = load_params().tuning
     shared = search_space(tuning, "lif")
     assert set(shared) == {"task.optimizer.lr", "task.model.alpha"}
-    assert search_space(tuning, "izhikevich") == {**shared, "neuron.d": search_space(tuning, "izhikevich")["neuron.d"]}
+    own = search_space(tuning, "izhikevich")
+    assert own == {**shared, "neuron.d": own["neuron.d"], "neuron.surrogate.width": own["neuron.surrogate.width"]}
     # the settings that define an arm are never searched: tuning them would turn one arm into another
-    # (LIF's tau and the window; QIF's a, which sets the decay at rest that lif-tau8 matches)
-    defining = ("tau", "surrogate", "neuron.a")
+    # (LIF's tau; QIF's a, which sets the decay at rest that lif-tau8 matches)
+    defining = ("tau", "neuron.a")
     assert not [p for n in tuning.neurons for p in search_space(tuning, n) if any(d in p for d in defining)]
+    # the window is an arm of the LIF family (lif-tri, lif-aw): only the neurons whose threshold is a
+    # spike cut, which have no window arms, search its width
+    assert {n for n in tuning.neurons if any("surrogate" in p for p in search_space(tuning, n))} == {"izhikevich", "adex"}
     assert search_space(tuning, "qif") == search_space(tuning, "qif-rect") == shared
 
 
