@@ -70,7 +70,7 @@ class SpikingClassifier(L.LightningModule):
         self.epoch_test_metrics = metrics.clone(prefix="epoch_test/")
         self.losses = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "epoch_test", "test")})
         self.test_top1_by_epoch: dict[int, float] = {}
-        self.efficiency = EfficiencyMetrics(backbone)
+        self.efficiency = EfficiencyMetrics(backbone, T)
         self.efficiency_results: dict = {}
         self.test_predictions: pd.DataFrame | None = None  # per test sample: index, target, prediction
         self._predicted: list[Tensor] = []

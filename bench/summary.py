@@ -30,7 +30,7 @@ def summarize(task: str, neuron: str = "lif") -> dict:
         for name, m in module.backbone.named_modules()
         if isinstance(m, Neuron)
     ]
-    counter = EfficiencyMetrics(module.backbone)
+    counter = EfficiencyMetrics(module.backbone, T)
     counter.attach()
     with torch.no_grad():
         module(x)

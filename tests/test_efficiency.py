@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.efficiency import HOROWITZ45_FP32, EfficiencyMetrics, EnergyModel
+from bench.efficiency import CONVENTIONAL, FULL, EfficiencyMetrics, EnergyModel
 from bench.models.layers import SeqToANN
 from bench.neurons.base import OP_KINDS, Neuron, OpCount
 from bench.neurons.lif import LIF
@@ -12,7 +12,7 @@ from bench.neurons.qif import QIF
 
 
 def count(net: nn.Module, x: torch.Tensor) -> dict:
-    metrics = EfficiencyMetrics(net)
+    metrics = EfficiencyMetrics(net, T=x.shape[0])
     metrics.attach()
     with torch.no_grad():
         net(x)
@@ -44,18 +44,72 @@ def test_two_layer_net_by_hand():
     assert got["synaptic_operations"]["effective_acs"] == pytest.approx(2 * spikes.sum().item() / B)
     # QIF: 3 neurons x T updates per sample, each 2 mul + 4 add + 3 comparisons (the clamp's two
     # bounds and the threshold)
-    assert got["membrane_updates"] == T * 3
+    assert got["neuron_updates"] == T * 3
     ops = got["neuron_operations"]
     assert {k: v for k, v in ops.items() if v} == {"mul": 2 * T * 3, "add": 4 * T * 3, "cmp": 3 * T * 3}
     assert set(ops) == set(OP_KINDS)
     assert got["activation_sparsity"] == pytest.approx(1 - spikes.mean().item())
     assert got["firing_rate"] == pytest.approx(spikes.mean().item())
     assert got["firing_rate_per_layer"] == {"1": pytest.approx(spikes.mean().item())}
-    m = HOROWITZ45_FP32
-    energy_pj = 4.6 * macs / B + 0.9 * 2 * spikes.sum().item() / B + 3.7 * 2 * T * 3 + 0.9 * 4 * T * 3 + 0.9 * 3 * T * 3
+    assert got["synaptic_inputs"] == {"0.layer": "analog", "2.layer": "spikes"}
+    m = FULL
+    acs = 2 * spikes.sum().item() / B
+    full_pj = 4.6 * macs / B + 0.9 * acs + 3.7 * 2 * T * 3 + 0.9 * 4 * T * 3 + 0.9 * 3 * T * 3
     assert (m.pj_per_mac, m.pj_per_ac, m.pj_per_op["mul"], m.pj_per_op["add"], m.pj_per_op["cmp"]) == (4.6, 0.9, 3.7, 0.9, 0.9)
-    assert got["energy_mj"] == pytest.approx(energy_pj * 1e-9)
-    assert got["energy_model"] == "horowitz45-fp32" and got["samples"] == B
+    assert got["energy_full_mj"] == pytest.approx(full_pj * 1e-9)
+    # the conventional count: the same MACs (the input changes over time) and ACs, no neuron updates
+    assert got["energy_mj"] == pytest.approx((4.6 * macs / B + 0.9 * acs) * 1e-9)
+    assert (got["energy_model"], got["energy_full_model"]) == ("conventional-horowitz45-fp32", "full-horowitz45-fp32")
+    assert got["samples"] == B
+    # footprint: fc1 and fc2 weights and biases, QIF's buffers, 4 bytes each
+    assert got["footprint_bytes"] == 4 * (4 * 3 + 3 + 3 * 2 + 2 + sum(b.numel() for b in net[1].buffers()))
+    zeros = int((fc1.weight == 0).sum() + (fc2.weight == 0).sum())
+    assert zeros == 5 and got["connection_sparsity"] == pytest.approx(zeros / (12 + 6))
+
+
+def test_the_conventional_count_takes_a_static_stem_once_and_names_pooled_inputs():
+    """Direct encoding: the stem sees the same image at every step (its MACs count once per sample
+    in the conventional model, T times in the full one); after average pooling the next layer sees
+    non-binary values: MACs at every step, named in synaptic_inputs."""
+    torch.manual_seed(0)
+    T, B = 4, 2
+    stem, conv2 = nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.Conv2d(2, 2, 3, padding=1, bias=False)
+    lif1, lif2 = LIF(), LIF()
+    net = nn.Sequential(SeqToANN(stem), lif1, SeqToANN(nn.AvgPool2d(2)), SeqToANN(conv2), lif2)
+    with torch.no_grad():
+        stem.weight.mul_(8)
+    image = torch.rand(B, 1, 4, 4) + 0.1  # no zeros
+    x = image.unsqueeze(0).expand(T, *image.shape)
+    got = count(net, x)
+    assert got["synaptic_inputs"] == {"0.layer": "static", "3.layer": "analog"}
+    # every input nonzero: the stem's effective MACs are its dense count (padding excluded), per step
+    stem_macs = 2 * (4 * 4 + 8 * 6 + 4 * 9)  # 2 channels x (corners 4, edges 6, interior 9 positions)
+    with torch.no_grad():
+        pooled = SeqToANN(nn.AvgPool2d(2))(lif1(SeqToANN(stem)(x)))
+    reach = torch.nn.functional.conv2d((pooled != 0).float().flatten(0, 1), torch.ones(2, 2, 3, 3), padding=1)
+    conv2_macs = reach.sum().item() / B
+    assert pooled.unique().numel() > 2  # non-binary
+    ops = got["synaptic_operations"]
+    assert ops["static_macs"] == pytest.approx(T * stem_macs)
+    assert ops["effective_macs"] == pytest.approx(T * stem_macs + conv2_macs)
+    assert ops["effective_acs"] == 0
+    conventional = 4.6 * (stem_macs + conv2_macs)
+    assert got["energy_mj"] == pytest.approx(conventional * 1e-9)
+    neuron_pj = sum(FULL.pj_per_op[k] * v for k, v in got["neuron_operations"].items())
+    assert got["energy_full_mj"] == pytest.approx((4.6 * (T * stem_macs + conv2_macs) + neuron_pj) * 1e-9)
+
+
+def test_membrane_updates_count_the_potentials_that_changed():
+    """NeuroBench's count: every neuron at the first step, then those whose potential h changed.
+    An IF neuron without input keeps its potential; a leaky one decays every step."""
+    x = torch.zeros(4, 1, 3)
+    x[0, 0, 1] = 0.5  # neuron 1: one input, then it holds 0.5
+    x[:, 0, 2] = 0.25  # neuron 2: input every step, charging
+    integrator = count(nn.Sequential(LIF(tau=float("inf"))), x)
+    assert integrator["membrane_updates"] == 3 + (0 + 0 + 3)  # neuron 0 never moves, 1 holds, 2 moves 3 times
+    assert integrator["neuron_updates"] == 4 * 3
+    leaky = count(nn.Sequential(LIF(tau=2.0)), x)
+    assert leaky["membrane_updates"] == 3 + (0 + 3 + 3)  # neuron 1 decays from 0.5 every step
 
 
 def test_conv_effective_acs_count_borders_and_strides_exactly():
@@ -67,7 +121,8 @@ def test_conv_effective_acs_count_borders_and_strides_exactly():
     x[0, 0, 0, 2, 2] = 1.0  # a spike in the middle reaches 3x3
     got = count(net, x)
     assert got["synaptic_operations"]["effective_acs"] == 3 * (4 + 9)
-    assert got["synaptic_operations"]["dense"] == 3 * 25 * 9
+    # dense: NeuroBench's all-ones count, kernel positions over the zero padding excluded
+    assert got["synaptic_operations"]["dense"] == 3 * (4 * 4 + 12 * 6 + 9 * 9)
     conv.stride = (2, 2)
     got = count(net, x)
     # stride 2: output windows are centred on inputs 0, 2, 4; each spike lies in exactly one window
@@ -99,11 +154,13 @@ def test_an_exponential_is_charged_at_its_named_cost():
     lif, exp_leak = count(nn.Sequential(LIF()), x), count(nn.Sequential(_ExpLeak()), x)
     updates = 2 * 5  # T x neurons per sample
     assert exp_leak["neuron_operations"]["exp"] == updates and lif["neuron_operations"]["exp"] == 0
-    extra_pj = (exp_leak["energy_mj"] - lif["energy_mj"]) * 1e9  # no synapses: only the neurons differ
-    assert extra_pj == pytest.approx(HOROWITZ45_FP32.pj_per_op["exp"] * updates)
-    assert HOROWITZ45_FP32.pj_per_op["exp"] == pytest.approx(6 * 3.7 + 7 * 0.9)
+    assert exp_leak["energy_mj"] == lif["energy_mj"] == 0  # the conventional count prices no neuron update
+    extra_pj = (exp_leak["energy_full_mj"] - lif["energy_full_mj"]) * 1e9  # no synapses: only the neurons differ
+    assert extra_pj == pytest.approx(FULL.pj_per_op["exp"] * updates)
+    assert FULL.pj_per_op["exp"] == pytest.approx(6 * 3.7 + 7 * 0.9)
+    assert CONVENTIONAL.pj_per_op == FULL.pj_per_op
 
 
 def test_an_energy_model_must_price_every_operation_kind():
     with pytest.raises(ValueError, match=r"prices no \['exp'"):
-        EnergyModel("partial", pj_per_mac=4.6, pj_per_ac=0.9, pj_per_op={k: 1.0 for k in OP_KINDS if k != "exp"})
+        EnergyModel("partial", "full", pj_per_mac=4.6, pj_per_ac=0.9, pj_per_op={k: 1.0 for k in OP_KINDS if k != "exp"})

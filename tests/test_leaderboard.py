@@ -52,7 +52,7 @@ def write(root, neuron, seed, top1=None, status="ok", task="digits", overrides=(
         record["metrics"] = {"test_top1": top1, "test_top5": min(top1 + 1, 100), "val_top1": min(top1 + 2, 100),
                              "firing_rate": 0.1 * (seed % 10),
                              "firing_rate_per_layer": {"conv1": 0.1 * (seed % 10), "conv2": 0.05},
-                             "energy_mj": 0.01 * (seed + 1), "energy_model": "horowitz45-fp32"}
+                             "energy_mj": 0.01 * (seed + 1), "energy_model": "conventional-horowitz45-fp32"}
     else:
         record["reason"] = "DivergedError: non-finite training loss"
     record.update(extra)

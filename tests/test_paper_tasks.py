@@ -69,7 +69,12 @@ def test_paper_task_runs_end_to_end_on_real_format_fixtures(in_repo, data_root, 
     record = run_cell(cfg, overrides, runs_root=tmp_path / "runs", work_root=tmp_path / "work")
     assert record["status"] == "ok", record.get("reason")
     on_disk = json.loads((tmp_path / "runs" / task / neuron / "0" / "record.json").read_text())
-    assert on_disk["metrics"]["energy_model"] == "horowitz45-fp32"
-    assert on_disk["metrics"]["synaptic_operations"]["effective_macs"] > 0  # the analog first layer
+    metrics = on_disk["metrics"]
+    assert (metrics["energy_model"], metrics["energy_full_model"]) == ("conventional-horowitz45-fp32", "full-horowitz45-fp32")
+    assert metrics["synaptic_operations"]["effective_macs"] > 0  # the analog first layer
+    assert metrics["energy_full_mj"] > metrics["energy_mj"] > 0  # the full count adds the neurons' updates
+    if task.startswith(("cifar10-", "cifar100-", "imagenet")):  # direct encoding: the stem's image repeats
+        assert list(metrics["synaptic_inputs"].values())[0] == "static"
+        assert metrics["synaptic_operations"]["static_macs"] > 0
     assert on_disk["train_samples_per_s"] > 0 and on_disk["peak_memory_mib"] > 0
     assert on_disk["split_protocol"]

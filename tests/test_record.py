@@ -17,7 +17,7 @@ from conftest import ROOT
 OK = {
     "neuron": "qif", "task": "digits", "seed": 0, "status": "ok", "overrides": [],
     "metrics": {"test_top1": 90.0, "test_top5": 99.0, "val_top1": 91.0, "firing_rate": 0.1, "energy_mj": 0.01,
-                "energy_model": "horowitz45-fp32", "activation_sparsity": 0.9},
+                "energy_model": "conventional-horowitz45-fp32", "activation_sparsity": 0.9},
 }
 
 

@@ -26,7 +26,9 @@ DESCRIPTION = (
     "convention of the literature's training scripts (e.g. TET, SEW), which selects on the test set; it is the column "
     "to set beside reported rows, never the headline; "
     "firing rate = mean spikes per neuron per timestep on the test set; energy per test sample under the "
-    "named model (bench/efficiency.py). Rows marked `reported` are numbers papers report (results/reported.csv), "
+    "named model, the conventional count papers report (first-layer MACs once per sample for a static input, "
+    "spike-driven ACs, no neuron updates; the CSV also has the full count, neuron updates included: "
+    "docs/efficiency.md). Rows marked `reported` are numbers papers report (results/reported.csv), "
     "never part of any mean."
 )
 DELTA_HEADER = f"Δ {PRIMARY.label} vs baseline [{CONFIDENCE:.0%} CI]"

@@ -157,9 +157,13 @@ class Neuron(nn.Module, ABC):
         whether that input repeats over time (the stem under direct encoding)."""
         self.surrogate = self.surrogate.for_neuron(self, T=T, alpha=alpha, repeated_input=repeated_input)
 
+    def charge(self, u: Tensor, x: Tensor, *states: Tensor) -> Tensor:
+        """The potential h a step computes before its spike test and reset."""
+        return u + self.f(u, *states) + x
+
     def step(self, u: Tensor, x: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
         """One update: returns (spikes, new potential, *new states)."""
-        h = u + self.f(u, *states) + x
+        h = self.charge(u, x, *states)
         s = self.surrogate(h - self.firing_threshold(*states))
         new_u = self.reset_potential(h, s)
         if not states:
@@ -217,6 +221,18 @@ class Neuron(nn.Module, ABC):
             s, u, *states = self.step(u, x_t.squeeze(0), *states)
             spikes.append(s)
         return torch.stack(spikes)
+
+    @torch.no_grad()
+    def potentials(self, x: Tensor) -> Tensor:
+        """h of every step [T, ...] by the eager rules: the potential NeuroBench reads as a layer's
+        membrane potential (snnTorch's `mem`, which holds h until the next step's late reset)."""
+        u = torch.zeros_like(x[0]) + self.rest
+        states = [torch.zeros_like(x[0]) + w for w in self.states_rest]
+        charged = []
+        for x_t in x.split(1):
+            charged.append(self.charge(u, x_t.squeeze(0), *states))
+            _, u, *states = self.step(u, x_t.squeeze(0), *states)
+        return torch.stack(charged)
 
     def param_values(self) -> dict[str, float]:
         """The neuron's own named parameters (fixed and learnable) as floats."""
