@@ -164,3 +164,19 @@ def test_an_exponential_is_charged_at_its_named_cost():
 def test_an_energy_model_must_price_every_operation_kind():
     with pytest.raises(ValueError, match=r"prices no \['exp'"):
         EnergyModel("partial", "full", pj_per_mac=4.6, pj_per_ac=0.9, pj_per_op={k: 1.0 for k in OP_KINDS if k != "exp"})
+
+
+@pytest.mark.parametrize("name", ["lif", "if", "plif", "qif", "qif-rect", "lif-aw"])
+def test_the_counted_potential_is_the_one_the_spike_test_sees(name):
+    """Membrane updates count h, the potential each step compares with the threshold: the
+    neuron's own spikes are exactly h >= threshold."""
+    from hydra.utils import instantiate
+
+    from bench.config import neuron_config
+
+    neuron = instantiate(neuron_config(name))
+    x = torch.randn(12, 4, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        spikes = neuron.multistep(x)
+    assert 0 < spikes.mean() < 1
+    assert torch.equal((neuron.potentials(x) >= neuron.threshold).float(), spikes)
