@@ -73,7 +73,8 @@ class EnergyModel:
         """Energy of one sample from its counts (COUNTERS per sample)."""
         macs = per_sample["effective_macs"]
         if self.counting == "conventional":  # a static input's result computed once, neurons free
-            return self.pj_per_mac * (macs - per_sample["static_macs"] * (1 - 1 / T)) + self.pj_per_ac * per_sample["effective_acs"]
+            macs -= per_sample["static_macs"] * (1 - 1 / T)
+            return self.pj_per_mac * macs + self.pj_per_ac * per_sample["effective_acs"]
         return (self.pj_per_mac * macs + self.pj_per_ac * per_sample["effective_acs"]
                 + sum(self.pj_per_op[kind] * per_sample[f"neuron_{kind}"] for kind in OP_KINDS))
 

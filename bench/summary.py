@@ -3,7 +3,10 @@
 Usage: python -m bench.summary <task> [neuron]   (prints JSON; neuron defaults to lif)
 
 Counts come from one forward pass of a single zero sample (no dataset needed): neurons per
-spiking layer are per sample and timestep; dense MACs are per sample over all T timesteps.
+spiking layer are per sample and timestep; MACs are per sample over all T timesteps, as model
+FLOPs counts quote them (`dense_macs_per_sample`: every kernel position, the zero padding's
+included, as torchvision's and fvcore's) and as NeuroBench counts its Dense figure
+(`neurobench_dense_per_sample`: padding excluded; bench.efficiency).
 """
 
 import argparse
@@ -17,6 +20,12 @@ from bench.efficiency import EfficiencyMetrics
 from bench.neurons.base import Neuron
 
 
+def kernel_macs(layer: torch.nn.Module, out: torch.Tensor) -> int:
+    """MACs of one conv/linear call as model-FLOPs counts quote them: every output x its fan-in."""
+    fan_in = layer.weight[0].numel() if isinstance(layer, torch.nn.Conv2d) else layer.in_features
+    return out.numel() * fan_in
+
+
 def summarize(task: str, neuron: str = "lif") -> dict:
     cfg = cell_config(load_params(), neuron, task, 0)
     datamodule, module = build(cfg)
@@ -25,10 +34,15 @@ def summarize(task: str, neuron: str = "lif") -> dict:
     shape = datamodule.input_shape
     x = torch.zeros(1, *shape) if module.encoding == "direct" else torch.zeros(1, T, *shape)
     layers: dict[str, int] = {}
+    macs: list[int] = []
     hooks = [
         m.register_forward_hook(lambda mod, inp, out, name=name: layers.__setitem__(name, out[0, 0].numel()))
         for name, m in module.backbone.named_modules()
         if isinstance(m, Neuron)
+    ] + [
+        m.register_forward_hook(lambda mod, inp, out: macs.append(kernel_macs(mod, out)))
+        for m in module.backbone.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
     ]
     counter = EfficiencyMetrics(module.backbone, T)
     counter.attach()
@@ -47,7 +61,8 @@ def summarize(task: str, neuron: str = "lif") -> dict:
         "params": sum(p.numel() for p in module.parameters()),
         "spiking_layers": [{"name": name, "neurons": n} for name, n in layers.items()],
         "neurons": sum(layers.values()),
-        "dense_macs_per_sample": counter.compute()["synaptic_operations"]["dense"],
+        "dense_macs_per_sample": sum(macs),
+        "neurobench_dense_per_sample": counter.compute()["synaptic_operations"]["dense"],
     }
 
 

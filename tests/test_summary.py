@@ -58,6 +58,9 @@ def test_cli_prints_json(in_repo, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["params"] > 0 and out["neurons"] == 32 * 64 + 64 * 64 + 128 * 16
     assert out["dense_macs_per_sample"] == pytest.approx(4 * (64 * 32 * 9 + 64 * 64 * 288 + 16 * 128 * 576 + 2048 * 10))
+    # NeuroBench's dense leaves out the kernel positions over the zero padding: per channel pair a
+    # 3x3 kernel reaches 484 positions of an 8x8 map (not 64 x 9 = 576) and 100 of a 4x4 one (not 144)
+    assert out["neurobench_dense_per_sample"] == pytest.approx(4 * (32 * 484 + 64 * 32 * 484 + 128 * 64 * 100 + 2048 * 10))
 
 
 def test_the_reference_code_variants_of_the_backbones(in_repo):
