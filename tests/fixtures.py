@@ -79,3 +79,26 @@ def write_cifar10dvs(root: Path, per_class: int = 10, events: int = 400, seed: i
             ev["y"] = (rng.integers(0, 128, events) + 10 * c) % 128
             ev["p"] = rng.integers(0, 2, events).astype(bool)
             faery.events_stream_from_array(ev, dimensions=(128, 128)).to_file(str(folder / f"cifar10_{name}_{i}.aedat4"))
+
+
+def write_hsd(folder: Path, name: str, counts: dict[str, int], classes: int, seed: int = 0) -> dict[str, list]:
+    """SHD/SSC files as Cramer et al. 2020 publish them: `spikes/times` (float16 seconds, up to
+    1.5 s) and `spikes/units` (uint16 channels 0-699) as variable-length arrays per recording,
+    `labels` (uint16), `extra/speaker` and `extra/keys`. Returns each part's (times, units, labels)."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for part, n in counts.items():
+        times = [np.sort(rng.uniform(0, 1.5, rng.integers(20, 200))).astype(np.float16) for _ in range(n)]
+        units = [rng.integers(0, 700, len(t)).astype(np.uint16) for t in times]
+        labels = (np.arange(n) % classes).astype(np.uint16)
+        with h5py.File(folder / f"{name}_{part}.h5", "w") as f:
+            f.create_dataset("spikes/times", data=np.array(times, dtype=object), dtype=h5py.vlen_dtype(np.float16))
+            f.create_dataset("spikes/units", data=np.array(units, dtype=object), dtype=h5py.vlen_dtype(np.uint16))
+            f.create_dataset("labels", data=labels)
+            f.create_dataset("extra/speaker", data=rng.integers(0, 12, n).astype(np.uint16))
+            f.create_dataset("extra/keys", data=np.array([f"class-{c}".encode() for c in range(classes)]))
+        written[part] = [times, units, labels]
+    return written

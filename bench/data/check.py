@@ -7,7 +7,8 @@ where they are known: CIFAR-10/100 every batch file against torchvision's md5 su
 downloaded archive when it is there); CIFAR10-DVS the recordings per class (1,000 each) and
 tonic's archive md5 when the zip is there; ImageNet meta.bin, the class folders, the image counts
 of ILSVRC-2012 (1,281,167 train, 50,000 val) and, when they are there, the official archives'
-md5 sums (hashing ~150 GB takes minutes). Embedded tasks need no download.
+md5 sums (hashing ~150 GB takes minutes); SHD and SSC each published HDF5 file, its recordings
+and classes, and tonic's md5 of its archive when the zip is there. Embedded tasks need no download.
 """
 
 import hashlib
@@ -107,10 +108,38 @@ def check_imagenet(source) -> Iterator[Finding]:
             yield Finding(images == expected, f"{folder}: {images:,} of {expected:,} images")
 
 
+def check_hsd(source) -> Iterator[Finding]:
+    """SHD/SSC: each published HDF5 file with its recordings and labels; the archive's md5 where
+    it is there (tonic's sums of the .h5.zip files)."""
+    import tonic
+
+    from bench.data.hsd import URL, read_labels
+
+    published = tonic.datasets.SHD if source.name == "shd" else tonic.datasets.SSC
+    for part in source.parts:
+        path = source.path(part)
+        archive = path.with_name(path.name + ".zip")
+        if archive.is_file():
+            yield check_file(archive, getattr(published, f"{part}_md5"), f"{source.name.upper()} archive {archive.name}")
+        if not path.is_file():
+            yield Finding(False, f"{path} is missing: download {URL}{archive.name} and unzip it into {source.folder}/")
+            continue
+        try:
+            labels = read_labels(path)
+        except ValueError as e:
+            yield Finding(False, str(e))
+            continue
+        expected, classes = source.published_counts[part], len(set(labels.tolist()))
+        yield Finding(len(labels) == expected and classes == source.num_classes,
+                      f"{path}: {len(labels):,} of {expected:,} recordings, {classes} of {source.num_classes} classes")
+
+
 CHECKS = {
     "bench.data.cifar.CIFAR": check_cifar,
     "bench.data.cifar10dvs.CIFAR10DVS": check_cifar10dvs,
     "bench.data.imagenet.ImageNet": check_imagenet,
+    "bench.data.hsd.SHD": check_hsd,
+    "bench.data.hsd.SSC": check_hsd,
 }
 
 
