@@ -40,7 +40,8 @@ def split_samples(cfg: DictConfig) -> tuple[int, int, int]:
     """Training, validation and test samples of the task's split, from its data settings and the
     official dataset sizes: CIFAR 50,000 training + 10,000 test images; ImageNet-1k 1,281,167
     training images + 50,000 validation images (the test set; val_per_class are held out of
-    training); CIFAR10-DVS 10,000 recordings, 1,000 per class (bench.data.cifar10dvs). Other
+    training); CIFAR10-DVS 10,000 recordings, 1,000 per class (bench.data.cifar10dvs); SHD and SSC
+    their published files' recordings (bench.data.hsd). Other
     tasks: the sample lists of their committed split (data/prepared/<task>/split.json)."""
     source = cfg.task.data.source
     target = source._target_.rsplit(".", 1)[-1]
@@ -53,6 +54,16 @@ def split_samples(cfg: DictConfig) -> tuple[int, int, int]:
         pool = 7_000 if source.protocol == "tet70" else 9_000
         val = 10 * round(source.val_fraction * pool / 10)
         return (pool - val, val, 10_000 - pool) if val else (pool, 10_000 - pool, 10_000 - pool)  # 0: test selects
+    if target in ("SHD", "SSC"):  # the published files' recordings (bench.data.hsd)
+        from bench.data import hsd
+
+        counts = getattr(hsd, target).published_counts
+        train, test = counts["train"], counts["test"]
+        validation = source.get("validation", "random" if target == "SHD" else "published")
+        if validation == "published":
+            return train, counts["valid"], test
+        val = round(source.val_fraction * train) if validation == "random" else test
+        return (train - val, val, test) if validation == "random" else (train, test, test)
     split_file = prepared_dir(cfg.task_name) / "split.json"  # an embedded task's committed split lists its samples
     if split_file.is_file():
         split = json.loads(split_file.read_text())

@@ -104,3 +104,11 @@ def test_the_registered_tasks_and_the_data_check(shd_files, monkeypatch):
     (root / "shd" / "shd_test.h5").unlink()
     texts = [f.text for f in check_task("shd", task) if not f.ok]
     assert any("md5 differs" in t for t in texts) and any("shd_test.h5 is missing: download" in t for t in texts)
+
+
+def test_cost_projections_know_the_published_sizes():
+    from bench.costs import split_samples
+
+    params = load_params()
+    sizes = {t: split_samples(OmegaConf.create({"task": params.tasks[t], "task_name": t})) for t in ("shd", "ssc")}
+    assert sizes == {"shd": (8156 - 816, 816, 2264), "ssc": (75466, 9981, 20382)}
