@@ -30,6 +30,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bench.builder import build
@@ -54,16 +55,16 @@ def split_samples(cfg: DictConfig) -> tuple[int, int, int]:
         pool = 7_000 if source.protocol == "tet70" else 9_000
         val = 10 * round(source.val_fraction * pool / 10)
         return (pool - val, val, 10_000 - pool) if val else (pool, 10_000 - pool, 10_000 - pool)  # 0: test selects
-    if target in ("SHD", "SSC"):  # the published files' recordings (bench.data.hsd)
-        from bench.data import hsd
-
-        counts = getattr(hsd, target).published_counts
+    if target in ("SHD", "SSC"):  # the published files' recordings (bench.data.hsd; reads no file)
+        hsd = instantiate(source)
+        counts = hsd.published_counts
         train, test = counts["train"], counts["test"]
-        validation = source.get("validation", "random" if target == "SHD" else "published")
-        if validation == "published":
+        if hsd.validation == "published":
             return train, counts["valid"], test
-        val = round(source.val_fraction * train) if validation == "random" else test
-        return (train - val, val, test) if validation == "random" else (train, test, test)
+        if hsd.validation == "random":
+            val = round(hsd.val_fraction * train)
+            return train - val, val, test
+        return train, test, test  # none: the test file selects
     split_file = prepared_dir(cfg.task_name) / "split.json"  # an embedded task's committed split lists its samples
     if split_file.is_file():
         split = json.loads(split_file.read_text())
