@@ -189,7 +189,9 @@ def project(params: DictConfig, cells: list, measured: list[dict]) -> list[dict]
         steps = math.ceil(train / m["batch"])
         eval_steps = math.ceil(val / m["batch"])
         test_s = math.ceil(test / m["batch"]) * m["eval_step_s"]
-        seconds = epochs * (steps * m["train_step_s"] + eval_steps * m["eval_step_s"]) + test_s
+        # the test split after every epoch too, for the max over epochs (task.data.test_every_epoch)
+        per_epoch_test_s = test_s if cfg.task.data.get("test_every_epoch", True) else 0.0
+        seconds = epochs * (steps * m["train_step_s"] + eval_steps * m["eval_step_s"] + per_epoch_test_s) + test_s
         rows.append({"cell": str(cell), "task": cell.task, "neuron": cell.neuron,
                      "epochs": epochs, "train_samples": train, "device": m["device"], "precision": m["precision"],
                      "batch": m["batch"], "hours": seconds / 3600})

@@ -71,12 +71,12 @@ class EnergyModel:
 
     def energy_pj(self, per_sample: Mapping[str, float], T: int) -> float:
         """Energy of one sample from its counts (COUNTERS per sample)."""
-        macs = per_sample["effective_macs"]
-        if self.counting == "conventional":  # a static input's result computed once, neurons free
-            macs -= per_sample["static_macs"] * (1 - 1 / T)
-            return self.pj_per_mac * macs + self.pj_per_ac * per_sample["effective_acs"]
-        return (self.pj_per_mac * macs + self.pj_per_ac * per_sample["effective_acs"]
-                + sum(self.pj_per_op[kind] * per_sample[f"neuron_{kind}"] for kind in OP_KINDS))
+        conventional = self.counting == "conventional"  # a static input's result computed once, neurons free
+        macs = per_sample["effective_macs"] - (per_sample["static_macs"] * (1 - 1 / T) if conventional else 0)
+        synapses = self.pj_per_mac * macs + self.pj_per_ac * per_sample["effective_acs"]
+        if conventional:
+            return synapses
+        return synapses + sum(self.pj_per_op[kind] * per_sample[f"neuron_{kind}"] for kind in OP_KINDS)
 
 
 _ADD, _MUL = 0.9, 3.7  # Horowitz 2014, fp32
@@ -135,10 +135,10 @@ def synaptic_ops(layer: nn.Module, inp: Tensor, out: Tensor) -> tuple[float, flo
     return float(dense), float(effective)
 
 
-def changed_potentials(neuron: Neuron, x: Tensor) -> float:
+def changed_potentials(neuron: Neuron, x: Tensor, recurrent: Tensor | None = None) -> float:
     """NeuroBench's membrane updates of one layer call [T, ...]: all neurons at the first step,
     then those whose potential h differs from the previous step's."""
-    h = neuron.potentials(x)
+    h = neuron.potentials(x, recurrent)
     return float(h[0].numel() + torch.count_nonzero(h[1:] - h[:-1]))
 
 
@@ -178,7 +178,7 @@ class EfficiencyMetrics(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 self._hooks.append(module.register_forward_hook(self._synapse_counter(name)))
             elif isinstance(module, Neuron):
-                self._hooks.append(module.register_forward_hook(self._neuron_counter(str(layer_index[name]))))
+                self._hooks.append(module.register_forward_hook(self._neuron_counter(str(layer_index[name]), name)))
 
     def detach(self) -> None:
         for hook in self._hooks:
@@ -203,12 +203,15 @@ class EfficiencyMetrics(nn.Module):
 
         return count
 
-    def _neuron_counter(self, layer: str):
+    def _neuron_counter(self, layer: str, name: str):
         @torch.no_grad()
         def count(neuron: Neuron, inputs: tuple[Tensor, ...], spikes: Tensor) -> None:
+            recurrent = inputs[1] if len(inputs) > 1 else None  # Neuron.forward(x, recurrent)
             updates, fired = float(spikes.numel()), spikes.detach().float().sum()
             self.counts["neuron_updates"].update(updates)
-            self.counts["membrane_updates"].update(changed_potentials(neuron, inputs[0]))
+            self.counts["membrane_updates"].update(changed_potentials(neuron, inputs[0], recurrent))
+            if recurrent is not None:
+                self._count_recurrent_synapses(f"{name} (recurrent)", spikes, recurrent)
             for kind, count in type(neuron).ops_per_update().as_dict().items():
                 self.counts[f"neuron_{kind}"].update(updates * count)
             self.counts["spikes"].update(fired)
@@ -216,6 +219,15 @@ class EfficiencyMetrics(nn.Module):
             self.layer_spikes[layer].update(fired)
 
         return count
+
+    def _count_recurrent_synapses(self, name: str, spikes: Tensor, recurrent: Tensor) -> None:
+        """A recurrent layer's synapses, fed the layer's spikes of the step before from the second
+        step on (the first has none: Neuron.multistep), as synaptic_ops counts a linear layer."""
+        previous = spikes[:-1].reshape(-1, recurrent.shape[1])
+        self.counts["dense"].update(float(previous.shape[0] * recurrent.numel()))
+        self.counts["effective_acs"].update(
+            float(((previous != 0).to(previous.dtype) @ (recurrent != 0).to(previous.dtype).t()).sum()))
+        self.input_kinds[name] = "spikes"
 
     def compute(self) -> dict:
         """Per-sample figures (after DDP synchronisation of the sums)."""

@@ -1,6 +1,6 @@
 """Measured speed, as ratios from one run (never bare seconds across runs).
 
-Usage: python -m bench.perf neurons [--shape T B C H W] [--rounds N] [--device cpu|cuda] [--backend B ...] [--against COMMIT]
+Usage: python -m bench.perf neurons [--shape T B ...]... [--rounds N] [--device cpu|cuda] [--backend B ...] [--against COMMIT]
        python -m bench.perf cell <neuron> <task> [--seed S] [--rounds N]
        python -m bench.perf train <task> [<neuron> ...] [--backend B ...] [--batch N] [--precision P] [--out FILE]
        python -m bench.perf profile <profile> [--measured FILE ...] [--batch N] [--out FILE]
@@ -17,8 +17,9 @@ overhead ratios, then the wall time of the cell as a process (`python -m bench.t
 included).
 
 `neurons`:
-Times forward+backward of every neuron in params.yaml, eager and fused, on one input (default
-[4, 32, 128, 32, 32] float32), interleaved with the memory floor and, when installed, snnTorch
+Times forward+backward of every neuron in params.yaml on each path, on each input shape (default,
+in one run: [25, 32, 128], a hidden layer of the embedded tasks, and [4, 32, 128, 32, 32], a
+convolutional layer of the paper tasks; float32), interleaved with the memory floor and, when installed, snnTorch
 `Leaky` and spikingjelly `LIFNode`/`QIFNode` (multi-step, torch backend): every candidate runs
 once per round, after warm-up (which includes compilation), and the medians over rounds are
 compared. Backward gets one fixed dense gradient, as from the layer above in a network (a
@@ -58,7 +59,9 @@ from bench import costs
 from bench.config import Cell, load_params
 from bench.neurons.base import BACKENDS, Neuron
 
-DEFAULT_SHAPE = (4, 32, 128, 32, 32)
+DEFAULT_SHAPE = (4, 32, 128, 32, 32)  # a convolutional layer of the paper tasks (ResNet-19, T = 4)
+EMBEDDED_SHAPE = (25, 32, 128)  # a hidden layer of the embedded tasks (randman: T = 25, batch 32)
+SHAPES = (EMBEDDED_SHAPE, DEFAULT_SHAPE)  # what `neurons` measures by default, in one run
 
 
 def our_neurons(T: int, backends: tuple[str, ...] = BACKENDS) -> dict[str, Neuron]:
@@ -126,9 +129,12 @@ def bptt_at(ref: str, T: int, device: str) -> dict[str, Callable]:
     exec(compile(shown.stdout, f"{ref}:{path}", "exec"), then.__dict__)
     out: dict[str, Callable] = {}
     for name, neuron in our_neurons(T, ("bptt",)).items():
+        neuron = neuron.to(device)
+        if hasattr(then, "through_time"):  # the module's own entry point, whatever its Functions take
+            out[f"{name}@{ref}"] = lambda x, n=neuron, f=then.through_time: f(n, x)
+            continue
         through_time = getattr(then, "_ThroughTimeStates" if neuron.states else "_ThroughTime", None)
         if through_time is not None:  # a commit before multi-state neurons has no path for them
-            neuron = neuron.to(device)
             out[f"{name}@{ref}"] = lambda x, n=neuron, f=through_time: f.apply(x, n, *n.parameters())
     return out
 
@@ -439,7 +445,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     modes = parser.add_subparsers(dest="what", required=True)
     neurons = modes.add_parser("neurons", help="forward+backward of every neuron against the memory floor and peers")
-    neurons.add_argument("--shape", type=int, nargs="+", default=list(DEFAULT_SHAPE))
+    neurons.add_argument("--shape", type=int, nargs="+", action="append", metavar="N",
+                         help="an input shape T B ... (repeat for several; default: "
+                              f"{' and '.join(str(list(s)) for s in SHAPES)})")
     neurons.add_argument("--rounds", type=int, default=7)
     neurons.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     neurons.add_argument("--backend", nargs="+", default=list(BACKENDS), choices=BACKENDS)
@@ -505,9 +513,15 @@ def main(argv: list[str] | None = None) -> dict:
               f"  bare Lightning / plain                        {r['lightning_overhead']:7.2f}x\n"
               f"  the cell as a process (python -m bench.train)  {r['process_s']:7.2f} s")
         return r
-    results = measure(tuple(args.shape), args.device, args.rounds, tuple(args.backend), args.against)
-    print(report(results, args.shape, args.device, args.rounds))
+    results = {}
+    for shape in args.shape or SHAPES:  # one run: the ratios of every shape come from the same machine state
+        results[shape_name(shape)] = measure(tuple(shape), args.device, args.rounds, tuple(args.backend), args.against)
+        print(report(results[shape_name(shape)], shape, args.device, args.rounds), flush=True)
     return results
+
+
+def shape_name(shape) -> str:
+    return "x".join(str(n) for n in shape)
 
 
 if __name__ == "__main__":

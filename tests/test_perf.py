@@ -65,7 +65,9 @@ def test_projected_hours_are_epochs_times_measured_steps():
             "batch": 32, "train_step_s": 0.1, "eval_step_s": 0.02}
     rows = costs.project(params, cells, [step])
     epochs = params.tasks["digits-seq"].trainer.max_epochs
-    seconds = epochs * (34 * 0.1 + 12 * 0.02) + 12 * 0.02  # ceil(1077 / 32) = 34, ceil(360 / 32) = 12
+    # ceil(1077 / 32) = 34 training steps, ceil(360 / 32) = 12 of validation and of test after each
+    # epoch (the max over epochs), then the test of the best checkpoint
+    seconds = epochs * (34 * 0.1 + 12 * 0.02 + 12 * 0.02) + 12 * 0.02
     assert len(rows) == len(params.profile.seeds) and all(r["hours"] == pytest.approx(seconds / 3600) for r in rows)
     table = costs.hours_table("mini", rows)
     assert f"| digits-seq | lif | {len(rows)} | {epochs} | 1077 |" in table
@@ -89,7 +91,10 @@ def test_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(repo, tmp_path):
 
 
 def test_perf_neurons_times_the_bptt_loop_against_another_commit(in_repo):
-    results = perf.main(["neurons", "--shape", "6", "2", "16", "--rounds", "1", "--backend", "bptt", "--against", "HEAD"])
+    by_shape = perf.main(["neurons", "--shape", "6", "2", "16", "--shape", "2", "2", "3", "4", "4", "--rounds", "1",
+                          "--backend", "bptt", "--against", "HEAD"])
+    assert list(by_shape) == ["6x2x16", "2x2x3x4x4"]  # several shapes in one run
+    results = by_shape["6x2x16"]
     for name in ("lif", "qif", "alif", "adex"):
         then = results[f"{name} bptt@HEAD"]
         assert then["same"] is True and then["vs_today"] > 0  # the committed loop gives today's numbers

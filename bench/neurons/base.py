@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.neurons.surrogate import Surrogate, configured
@@ -163,7 +164,11 @@ class Neuron(nn.Module, ABC):
 
     def step(self, u: Tensor, x: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
         """One update: returns (spikes, new potential, *new states)."""
-        h = self.charge(u, x, *states)
+        return self.fire(self.charge(u, x, *states), u, *states)
+
+    def fire(self, h: Tensor, u: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
+        """The rest of the update from the charged potential h (u and states: those entering the
+        step): returns (spikes, new potential, *new states)."""
         s = self.surrogate(h - self.firing_threshold(*states))
         new_u = self.reset_potential(h, s)
         if not states:
@@ -194,23 +199,33 @@ class Neuron(nn.Module, ABC):
         """on_spike(*states) as a tuple, one value per state."""
         return _as_tuple(self.on_spike(*states))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, recurrent: Tensor | None = None) -> Tensor:
+        """Spikes [T, B, ...] for the input x [T, B, ...]; with `recurrent` weights V [N, N] (a
+        recurrent layer of N neurons, x [T, B, N]) each step's input is x[t] + V s[t-1]."""
         if x.dim() < 2:
             raise ValueError(f"{type(self).__name__} expects input [T, B, ...], got shape {tuple(x.shape)}")
         if self.backend not in BACKENDS:
             raise ValueError(f"neuron backend must be one of {BACKENDS}, got {self.backend!r} (runtime.neuron_backend)")
+        if recurrent is not None and recurrent.shape != (x.shape[-1], x.shape[-1]):
+            raise ValueError(f"{type(self).__name__}: recurrent weights {tuple(recurrent.shape)} for {x.shape[-1]} neurons")
         if self.backend == "bptt":
             from bench.neurons.bptt import through_time  # the hand-written backward: only where it runs
 
-            return through_time(self, x)
+            return through_time(self, x, recurrent)
+        if recurrent is not None:
+            if self.backend == "fused":
+                raise NotImplementedError("runtime.neuron_backend: fused has no recurrent loop yet; a recurrent layer "
+                                          "runs with bptt or eager")
+            return self.multistep(x, recurrent)
         if self.backend == "fused":
             from bench.neurons.fused import fused_multistep  # imports TorchInductor: only where it runs
 
             return fused_multistep(self, x)
         return self.multistep(x)
 
-    def multistep(self, x: Tensor) -> Tensor:
-        """The eager path: a Python loop over T (the reference every other path must match)."""
+    def multistep(self, x: Tensor, recurrent: Tensor | None = None) -> Tensor:
+        """The eager path: a Python loop over T (the reference every other path must match); with
+        recurrent weights V, each step's input is x[t] + V s[t-1] (none before the first step)."""
         u = torch.zeros_like(x[0]) + self.rest
         states = [torch.zeros_like(x[0]) + w for w in self.states_rest]
         spikes = []
@@ -218,20 +233,27 @@ class Neuron(nn.Module, ABC):
         # in backward, so it keeps only x and writes each step's input gradient straight into the
         # result; with unbind it saved every step's potential instead, with select a summed scatter.
         for x_t in x.split(1):
-            s, u, *states = self.step(u, x_t.squeeze(0), *states)
+            x_t = x_t.squeeze(0)
+            if recurrent is not None and spikes:
+                x_t = x_t + F.linear(spikes[-1], recurrent)
+            s, u, *states = self.step(u, x_t, *states)
             spikes.append(s)
         return torch.stack(spikes)
 
     @torch.no_grad()
-    def potentials(self, x: Tensor) -> Tensor:
-        """h of every step [T, ...] by the eager rules: the potential NeuroBench reads as a layer's
-        membrane potential (snnTorch's `mem`, which holds h until the next step's late reset)."""
+    def potentials(self, x: Tensor, recurrent: Tensor | None = None) -> Tensor:
+        """h of every step [T, ...] by the eager rules (with recurrent weights as multistep): the
+        potential NeuroBench reads as a layer's membrane potential (snnTorch's `mem`, which holds h
+        until the next step's late reset)."""
         u = torch.zeros_like(x[0]) + self.rest
         states = [torch.zeros_like(x[0]) + w for w in self.states_rest]
-        charged = []
+        charged, s = [], None
         for x_t in x.split(1):
-            charged.append(self.charge(u, x_t.squeeze(0), *states))
-            _, u, *states = self.step(u, x_t.squeeze(0), *states)
+            x_t = x_t.squeeze(0)
+            if recurrent is not None and s is not None:
+                x_t = x_t + F.linear(s, recurrent)
+            charged.append(self.charge(u, x_t, *states))
+            s, u, *states = self.fire(charged[-1], u, *states)
         return torch.stack(charged)
 
     def param_values(self) -> dict[str, float]:

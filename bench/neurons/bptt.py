@@ -2,19 +2,38 @@
 and backpropagation through time written out, for one-state neurons (_ThroughTime) and for
 neurons with more states (_ThroughTimeStates). Imported by Neuron.forward only when this path
 runs, like bench/neurons/fused.py. The numbers equal the eager loop's up to float rounding
-(tests/test_neuron_conformance.py, tests/test_multistate.py)."""
+(tests/test_neuron_conformance.py, tests/test_multistate.py, tests/test_recurrent.py).
+
+With recurrent weights V (a recurrent layer, bench/models/recurrent.py) each step's input also
+receives the layer's spikes of the step before, x[t] + V s[t-1], as in Neuron.multistep; backward
+then adds to each step's spike gradient what the next step's input passed back, dL/dh[t+1] V, and
+V's gradient is one matrix product over all steps, sum_t dL/dh[t]^T s[t-1]."""
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
-def through_time(neuron, x: Tensor) -> Tensor:
-    """A neuron's (bench.neurons.base.Neuron) spikes for the input x [T, B, ...], with the
-    hand-written backward."""
+def through_time(neuron, x: Tensor, recurrent: Tensor | None = None) -> Tensor:
+    """A neuron's (bench.neurons.base.Neuron) spikes for the input x [T, B, ...] (and the
+    recurrent weights [N, N] of a recurrent layer), with the hand-written backward."""
     path = _ThroughTimeStates if neuron.states else _ThroughTime
-    return path.apply(x, neuron, *neuron.parameters())
+    return path.apply(x, recurrent, neuron, *neuron.parameters())
+
+
+def _step_input(x_t: Tensor, previous: Tensor | None, V: Tensor | None) -> Tensor:
+    """A step's input: x[t], plus V s[t-1] in a recurrent layer (none before the first spike
+    test), computed as Neuron.multistep computes it."""
+    return x_t if V is None or previous is None else x_t + F.linear(previous, V)
+
+
+def _recurrent_grad(V: Tensor | None, grad_h: Tensor, S: Tensor) -> Tensor | None:
+    """dL/dV = sum over steps t >= 1 of dL/dh[t]^T s[t-1] (None without recurrent weights)."""
+    if V is None:
+        return None
+    return grad_h[1:].flatten(0, -2).T @ S[:-1].flatten(0, -2)
 
 
 class _ThroughTime(torch.autograd.Function):
@@ -32,64 +51,104 @@ class _ThroughTime(torch.autograd.Function):
     eager path's up to float rounding (tests/test_neuron_conformance.py)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, neuron, *params: Tensor) -> Tensor:
-        threshold = neuron.threshold
+    def forward(ctx, x: Tensor, V: Tensor | None, neuron, *params: Tensor) -> Tensor:
         H, S = torch.empty_like(x), torch.empty_like(x)
+        threshold, one, u_reset = _constants(x, neuron.threshold, 1.0, neuron.u_reset)
         u = torch.zeros_like(x[0]) + neuron.rest
-        for t, x_t in enumerate(x):
-            h = torch.add(u + neuron.f(u), x_t, out=H[t])
-            s = torch.ge(h, threshold, out=S[t])  # spikes as 0/1 floats: see reset_potential
-            u = neuron.reset_potential(h, s)
-        S = _pass_on_non_finite(S, H - threshold)
-        ctx.save_for_backward(H, S, *params)
+        previous = None
+        # per-step views made once (indexing in the loop is an operation per step)
+        for x_t, h, s in zip(x.unbind(0), H.unbind(0), S.unbind(0)):
+            torch.add(u + neuron.f(u), _step_input(x_t, previous, V), out=h)
+            previous = torch.ge(h, threshold, out=s)  # spikes as 0/1 floats: see Neuron.reset_potential
+            u = _reset(neuron, h, s, one - s, u_reset)
+        S = _pass_on_non_finite(S, H, neuron.threshold)
+        ctx.save_for_backward(H, S, V, *params)
         ctx.neuron = neuron
         return S
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor | None, ...]:
-        H, S, *params = ctx.saved_tensors
+        H, S, V, *params = ctx.saved_tensors
         neuron = ctx.neuron
-        threshold, u_reset = neuron.threshold, neuron.u_reset
-        window = neuron.surrogate.derivative(H - threshold)
-        if neuron.reset == "hard":
-            dudh = (1.0 - S) + (u_reset - H) * window
-            after = H * (1.0 - S) + u_reset * S  # u[t], as the eager step computes it
-        else:
-            dudh = 1.0 - threshold * window
-            after = H - threshold * S
+        window, dudh, U = _local_derivatives(neuron, H, S)
         with torch.enable_grad():
             u0 = torch.zeros_like(H[0]) + neuron.rest  # depends on parameters where the rest is learnable
-            U = torch.cat([u0.detach()[None], after[:-1]]).requires_grad_()
-            F = neuron.f(U)
-        if F.requires_grad:
-            (dfdu,) = torch.autograd.grad(F, U, torch.ones_like(F), retain_graph=bool(params), materialize_grads=True)
+            U[0] = u0.detach()
+            U.requires_grad_()
+            F_u = neuron.f(U)
+        if F_u.requires_grad:
+            (dfdu,) = torch.autograd.grad(F_u, U, torch.ones_like(F_u), retain_graph=bool(params), materialize_grads=True)
         else:  # an f that does not depend on u (or on anything learnable)
             dfdu = torch.zeros_like(U)
         carry = dfdu.add_(1.0)  # du[t-1] -> dh[t]
-        from_spikes = grad_spikes * window
-        grad_h = torch.empty_like(H)
-        grad_u = torch.zeros_like(H[0])
-        for t in range(H.shape[0] - 1, -1, -1):
-            torch.addcmul(from_spikes[t], grad_u, dudh[t], out=grad_h[t])
-            grad_u = grad_h[t] * carry[t]
+        if V is None:
+            grad_h = window.mul_(grad_spikes)  # dL/ds[t] * w[t], completed step by step below
+        else:  # dL/ds[t] is complete only once step t+1 is done
+            grad_h, window_t, grad_s = torch.empty_like(H), window.unbind(0), grad_spikes.unbind(0)
+        grad_u = None
+        for t, g_h, d_u, c in zip(range(H.shape[0] - 1, -1, -1), reversed(grad_h.unbind(0)), reversed(dudh.unbind(0)),
+                                  reversed(carry.unbind(0))):
+            if V is not None:
+                g_s = grad_s[t] if grad_u is None else grad_s[t] + grad_h[t + 1] @ V
+                torch.mul(g_s, window_t[t], out=g_h)
+            if grad_u is not None:  # nothing flows back into the last step
+                g_h.addcmul_(grad_u, d_u)
+            grad_u = g_h * c
         grad_params: tuple[Tensor | None, ...] = ()
         if params:
-            outputs, cotangents = ([F], [grad_h]) if F.requires_grad else ([], [])
+            outputs, cotangents = ([F_u], [grad_h]) if F_u.requires_grad else ([], [])
             if u0.requires_grad:
                 outputs.append(u0)
                 cotangents.append(grad_u)
             grad_params = (None,) * len(params)
             if outputs:
                 grad_params = torch.autograd.grad(outputs, params, cotangents, allow_unused=True)
-        return (grad_h, None, *grad_params)
+        return (grad_h, _recurrent_grad(V, grad_h, S), None, *grad_params)
 
 
-def _pass_on_non_finite(S: Tensor, V: Tensor) -> Tensor:
-    """The spikes, NaN where the potential V = h - threshold is not finite, as in Surrogate. One
-    sum tells whether there is any (the usual answer, no), at a fraction of the cost of the
-    elementwise test."""
-    if torch.isfinite(V.sum()):
+def _local_derivatives(neuron, H: Tensor, S: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """For a one-state neuron: the surrogate window w[t] = dS/dH, du[t]/dh[t] and U, the potential
+    entering each step (u[t-1] as the forward computes it; U[0], the resting state, left to the
+    caller). Each written in one pass: on a large layer memory traffic is the cost."""
+    threshold, u_reset = neuron.threshold, neuron.u_reset
+    window = neuron.surrogate.derivative(H - threshold)
+    U = torch.empty_like(H)
+    if neuron.reset == "hard":
+        keep = 1.0 - S
+        torch.mul(H[:-1], keep[:-1], out=U[1:])
+        # (1 - s) + (u_reset - h) w, rounded as written (addcmul would fuse it: other bits)
+        if u_reset:
+            U[1:].add_(S[:-1], alpha=u_reset)
+            dudh = keep.add_((u_reset - H).mul_(window))
+        else:
+            dudh = keep.sub_(H * window)
+    else:
+        torch.sub(H[:-1], S[:-1], alpha=threshold, out=U[1:])
+        dudh = 1.0 - threshold * window
+    return window, dudh, U
+
+
+def _constants(x: Tensor, *values: float) -> tuple[Tensor, ...]:
+    """Numbers as 0-dim tensors of x's dtype and device, for the loops: an operation with a Python
+    number wraps it in a tensor at every call, which on a small layer costs more than the arithmetic
+    (docs/performance.md). The values are the same: a Python number is cast to x's dtype too."""
+    return tuple(torch.tensor(v, dtype=x.dtype, device=x.device) for v in values)
+
+
+def _reset(neuron, h: Tensor, s: Tensor, keep: Tensor, u_reset: Tensor) -> Tensor:
+    """Neuron.reset_potential with the loops' constants (same operations, same values)."""
+    if neuron.reset == "soft":
+        return h - neuron.threshold * s
+    return h * keep + u_reset * s if neuron.u_reset else h * keep
+
+
+def _pass_on_non_finite(S: Tensor, H: Tensor, threshold: Tensor | float) -> Tensor:
+    """The spikes, NaN where the potential against the threshold, V = H - threshold, is not finite,
+    as in Surrogate. A sum or two tell whether there is any (the usual answer, no), at a fraction
+    of the cost of the elementwise test."""
+    if torch.isfinite(H.sum()) and (not isinstance(threshold, Tensor) or torch.isfinite(threshold.sum())):
         return S
+    V = H - threshold
     return S + (V - V)
 
 
@@ -120,34 +179,38 @@ class _ThroughTimeStates(torch.autograd.Function):
     gradient but dL/dh."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, neuron, *params: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, V: Tensor | None, neuron, *params: Tensor) -> Tensor:
         n = len(neuron.states)
         H, S = torch.empty_like(x), torch.empty_like(x)
         W = [torch.empty_like(x) for _ in range(n)]  # the states entering each step
         u = torch.zeros_like(x[0]) + neuron.rest
         w = [torch.zeros_like(x[0]) + r for r in neuron.states_rest]
         H_t, S_t, W_t = H.unbind(0), S.unbind(0), [w_k.unbind(0) for w_k in W]  # per-step views, made once
+        one, u_reset = _constants(x, 1.0, neuron.u_reset)  # as in _ThroughTime.forward
+        fixed_threshold, = _constants(x, neuron.threshold)
+        previous = None
         for t, x_t in enumerate(x.unbind(0)):
             for k in range(n):
                 W_t[k][t].copy_(w[k])
-            h = torch.add(u + neuron.f(u, *w), x_t, out=H_t[t])
-            s = torch.ge(h, neuron.firing_threshold(*w), out=S_t[t])
+            h = torch.add(u + neuron.f(u, *w), _step_input(x_t, previous, V), out=H_t[t])
+            threshold = neuron.firing_threshold(*w)
+            s = previous = torch.ge(h, threshold if isinstance(threshold, Tensor) else fixed_threshold, out=S_t[t])
             moved = [wk + dw for wk, dw in zip(w, neuron.state_changes(u, *w))]
-            keep = 1.0 - s
+            keep = one - s
             w = [m * keep + j * s for m, j in zip(moved, neuron.states_after_spike(*moved))]  # as step
-            u = neuron.reset_potential(h, s, keep)
-        S = _pass_on_non_finite(S, H - neuron.firing_threshold(*W))
-        ctx.save_for_backward(H, S, *W, *params)
+            u = _reset(neuron, h, s, keep, u_reset)
+        S = _pass_on_non_finite(S, H, neuron.firing_threshold(*W))
+        ctx.save_for_backward(H, S, V, *W, *params)
         ctx.neuron, ctx.n_params = neuron, len(params)
         return S
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor | None, ...]:
-        H, S, *rest = ctx.saved_tensors
+        H, S, V, *rest = ctx.saved_tensors
         W, params = rest[: len(rest) - ctx.n_params], rest[len(rest) - ctx.n_params :]
         rules = _local_rules(ctx.neuron, H, S, W)
-        grads = _backward_loop(grad_spikes, H, rules, _loop_coefficients(rules, S), keep_per_step=bool(params))
-        return (grads.h, None, *_parameter_grads(rules, grads, S, params))
+        grads = _backward_loop(grad_spikes, H, rules, _loop_coefficients(rules, S), keep_per_step=bool(params), recurrent=V)
+        return (grads.h, _recurrent_grad(V, grads.h, S), None, *_parameter_grads(rules, grads, S, params))
 
 
 @dataclass
@@ -245,8 +308,10 @@ class _Gradients:
     w: list[Tensor]
 
 
-def _backward_loop(grad_spikes: Tensor, H: Tensor, rules: _LocalRules, c: _Coefficients, keep_per_step: bool) -> _Gradients:
-    """The loop from the last step to the first; dL/dv, dL/dm and dL/dw+ per step only when kept."""
+def _backward_loop(grad_spikes: Tensor, H: Tensor, rules: _LocalRules, c: _Coefficients, keep_per_step: bool,
+                   recurrent: Tensor | None = None) -> _Gradients:
+    """The loop from the last step to the first; dL/dv, dL/dm and dL/dw+ per step only when kept.
+    With recurrent weights V, a step's spikes also pass back what the next step's input received."""
     n = len(c.jump)
     spikes_t, ds_t, dh_t, window_t = (_steps_of(x) for x in (grad_spikes, rules.du_ds, rules.du_dh, rules.window))
     grad_h = torch.empty_like(H)
@@ -257,7 +322,8 @@ def _backward_loop(grad_spikes: Tensor, H: Tensor, rules: _LocalRules, c: _Coeff
         if kept else (None, None, None)
     grad_u, grad_w = torch.zeros_like(grad_h[0]), [torch.zeros_like(grad_h[0]) for _ in range(n)]
     for t in range(grad_h.shape[0] - 1, -1, -1):
-        d_s = torch.addcmul(spikes_t[t], grad_u, ds_t[t])
+        from_next = spikes_t[t] if recurrent is None or t == grad_h.shape[0] - 1 else spikes_t[t] + out_h[t + 1] @ recurrent
+        d_s = torch.addcmul(from_next, grad_u, ds_t[t])
         for k in range(n):
             if kept:
                 out_after[k][t].copy_(grad_w[k])
