@@ -1,6 +1,7 @@
 """Measured speed, as ratios from one run (never bare seconds across runs).
 
-Usage: python -m bench.perf neurons [--shape T B ...]... [--rounds N] [--device cpu|cuda] [--backend B ...] [--against COMMIT]
+Usage: python -m bench.perf neurons [--shape T B ...]... [--neuron N ...] [--rounds N] [--device cpu|cuda] [--backend B ...]
+                                    [--against COMMIT]
        python -m bench.perf cell <neuron> <task> [--seed S] [--rounds N]
        python -m bench.perf train <task> [<neuron> ...] [--backend B ...] [--batch N] [--precision P] [--out FILE]
        python -m bench.perf profile <profile> [--measured FILE ...] [--batch N] [--out FILE]
@@ -64,10 +65,17 @@ EMBEDDED_SHAPE = (25, 32, 128)  # a hidden layer of the embedded tasks (randman:
 SHAPES = (EMBEDDED_SHAPE, DEFAULT_SHAPE)  # what `neurons` measures by default, in one run
 
 
-def our_neurons(T: int, backends: tuple[str, ...] = BACKENDS) -> dict[str, Neuron]:
-    """Every neuron of params.yaml on each backend, as configured (calibrated for T, alpha = 1)."""
+def our_neurons(T: int, backends: tuple[str, ...] = BACKENDS, only: tuple[str, ...] = ()) -> dict[str, Neuron]:
+    """Every neuron of params.yaml (or those named in `only`) on each backend, as configured
+    (calibrated for T, alpha = 1)."""
     out = {}
-    for name, cfg in load_params().neurons.items():
+    neurons = load_params().neurons
+    unknown = sorted(set(only) - set(neurons))
+    if unknown:
+        raise SystemExit(f"bench.perf neurons --neuron: {unknown} not in params.yaml's neurons ({', '.join(neurons)})")
+    for name, cfg in neurons.items():
+        if only and name not in only:
+            continue
         for backend in backends:
             neuron = instantiate(cfg, backend=backend)
             neuron.calibrate(T=T, alpha=1.0)
@@ -111,7 +119,7 @@ def peer_neurons() -> dict[str, Callable]:
     return peers
 
 
-def bptt_at(ref: str, T: int, device: str) -> dict[str, Callable]:
+def bptt_at(ref: str, T: int, device: str, only: tuple[str, ...] = ()) -> dict[str, Callable]:
     """Every neuron's bptt path as git commit `ref` runs it (bench/neurons/bptt.py, or base.py
     before the path had its own module): the same neuron objects (f, g, surrogate of today's code)
     through that commit's _ThroughTime and _ThroughTimeStates, named "<neuron> bptt@<ref>". A
@@ -128,7 +136,7 @@ def bptt_at(ref: str, T: int, device: str) -> dict[str, Callable]:
     then = types.ModuleType(f"bench.neurons.bptt@{ref}")
     exec(compile(shown.stdout, f"{ref}:{path}", "exec"), then.__dict__)
     out: dict[str, Callable] = {}
-    for name, neuron in our_neurons(T, ("bptt",)).items():
+    for name, neuron in our_neurons(T, ("bptt",), only).items():
         neuron = neuron.to(device)
         if hasattr(then, "through_time"):  # the module's own entry point, whatever its Functions take
             out[f"{name}@{ref}"] = lambda x, n=neuron, f=then.through_time: f(n, x)
@@ -139,11 +147,12 @@ def bptt_at(ref: str, T: int, device: str) -> dict[str, Callable]:
     return out
 
 
-def candidates(T: int, device: str, backends: tuple[str, ...] = BACKENDS, against: str | None = None) -> dict[str, Callable]:
+def candidates(T: int, device: str, backends: tuple[str, ...] = BACKENDS, against: str | None = None,
+               only: tuple[str, ...] = ()) -> dict[str, Callable]:
     out: dict[str, Callable] = {"floor": lambda x: x * 1.0}
-    out.update({name: n.to(device) for name, n in our_neurons(T, backends).items()})
+    out.update({name: n.to(device) for name, n in our_neurons(T, backends, only).items()})
     if against:
-        out.update(bptt_at(against, T, device))
+        out.update(bptt_at(against, T, device, only))
     out.update(peer_neurons())
     return out
 
@@ -203,10 +212,10 @@ def cuda_peak_bytes(fn: Callable, x: torch.Tensor, grad: torch.Tensor) -> int:
 
 
 def measure(shape: tuple[int, ...] = DEFAULT_SHAPE, device: str = "cpu", rounds: int = 7,
-            backends: tuple[str, ...] = BACKENDS, against: str | None = None) -> dict[str, dict]:
+            backends: tuple[str, ...] = BACKENDS, against: str | None = None, only: tuple[str, ...] = ()) -> dict[str, dict]:
     torch.manual_seed(0)
     x, grad = torch.randn(shape, device=device), torch.randn(shape, device=device)
-    fns = candidates(shape[0], device, backends, against)
+    fns = candidates(shape[0], device, backends, against, only)
     with steady_allocator() if device == "cpu" else contextlib.nullcontext("CUDA caching allocator") as allocator:
         samples = timed_rounds(fns, x, grad, rounds, device)
     floor = statistics.median(samples["floor"])
@@ -452,6 +461,7 @@ def main(argv: list[str] | None = None) -> dict:
     neurons.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     neurons.add_argument("--backend", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     neurons.add_argument("--against", metavar="COMMIT", help="also every neuron's bptt path as COMMIT's base.py runs it")
+    neurons.add_argument("--neuron", nargs="+", default=[], help="only these neurons of params.yaml (default: all)")
     cell = modes.add_parser("cell", help="one cell by the suite and by a plain PyTorch loop, side by side")
     cell.add_argument("neuron")
     cell.add_argument("task")
@@ -515,7 +525,8 @@ def main(argv: list[str] | None = None) -> dict:
         return r
     results = {}
     for shape in args.shape or SHAPES:  # one run: the ratios of every shape come from the same machine state
-        results[shape_name(shape)] = measure(tuple(shape), args.device, args.rounds, tuple(args.backend), args.against)
+        results[shape_name(shape)] = measure(tuple(shape), args.device, args.rounds, tuple(args.backend), args.against,
+                                             tuple(args.neuron))
         print(report(results[shape_name(shape)], shape, args.device, args.rounds), flush=True)
     return results
 

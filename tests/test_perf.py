@@ -92,9 +92,11 @@ def test_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(repo, tmp_path):
 
 def test_perf_neurons_times_the_bptt_loop_against_another_commit(in_repo):
     by_shape = perf.main(["neurons", "--shape", "6", "2", "16", "--shape", "2", "2", "3", "4", "4", "--rounds", "1",
-                          "--backend", "bptt", "--against", "HEAD"])
+                          "--backend", "bptt", "--against", "HEAD", "--neuron", "lif", "qif", "alif", "adex"])
     assert list(by_shape) == ["6x2x16", "2x2x3x4x4"]  # several shapes in one run
     results = by_shape["6x2x16"]
+    ours = {name.split()[0] for name in results if not name.startswith(("snntorch", "spikingjelly"))}
+    assert ours == {"floor", "lif", "qif", "alif", "adex"}  # --neuron: only these
     for name in ("lif", "qif", "alif", "adex"):
         then = results[f"{name} bptt@HEAD"]
         assert then["same"] is True and then["vs_today"] > 0  # the committed loop gives today's numbers
