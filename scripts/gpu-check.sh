@@ -5,7 +5,7 @@
 #   1. the neuron conformance suite on CUDA
 #   2. bench.perf neurons: bptt/fused/eager against the memory floor and the peers
 #   3. bench.perf train in bf16-mixed for ResNet-19/CIFAR-10, VGGSNN/CIFAR10-DVS and
-#      ResNet-34/ImageNet shapes, then bench.perf profile paper: projected GPU-hours
+#      ResNet-34/ImageNet shapes, then bench.perf profile paper and temporal: projected GPU-hours
 #   4. one real cell (bench.train's run_cell) on an ImageNet fixture with trainer=gpu
 # Usage: bash scripts/gpu-check.sh [OUT_DIR]      (default: outputs/gpu-check)
 set -euo pipefail
@@ -51,6 +51,8 @@ if [ $cuda = 1 ]; then
     done
     python -m bench.perf profile paper --precision bf16-mixed --steps 3 --measured "$out/train.json" \
         --out "$out/profile-paper.json" 2>&1 | log
+    # the temporal profile (SHD, SSC, recurrent networks) at its tasks' batch: its GPU-hours
+    python -m bench.perf profile temporal --steps 3 --out "$out/profile-temporal.json" 2>&1 | log
 else
     python -m bench.perf train cifar10-resnet19-t2 lif --batch 1 --steps 1 --out "$out/train.json" 2>&1 | log
     echo "(CPU, batch 1; the paper profile's projection skipped: it would measure every paper task here)" | log
