@@ -21,14 +21,17 @@ def make(path: Path, T: int = 4, alpha: float = 1.0) -> Neuron:
     return neuron
 
 
-def reference_spikes(neuron: Neuron, x: torch.Tensor) -> torch.Tensor:
+def reference_spikes(neuron: Neuron, x: torch.Tensor, recurrent: torch.Tensor | None = None) -> torch.Tensor:
     """An independent loop over paper.md §1 using only the neuron's own rules (f, and for more
-    states g, on_spike and firing_threshold) and its settings."""
+    states g, on_spike and firing_threshold) and its settings; with recurrent weights V, each
+    step's input is x[t] + V s[t-1]."""
     u = torch.zeros_like(x[0]) + neuron.rest
     w = [torch.zeros_like(x[0]) + r for r in neuron.states_rest]
     out = []
     for x_t in x:
         h = u + neuron.f(u, *w) + x_t
+        if recurrent is not None and out:
+            h = h + out[-1] @ recurrent.T
         fired = h >= neuron.firing_threshold(*w)
         if w:
             moved = [wi + gi for wi, gi in zip(w, as_tuple(neuron.g(u, *w)))]

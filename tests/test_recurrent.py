@@ -17,7 +17,7 @@ from bench.models.recurrent import RecurrentSpikingLayer, RecurrentSpikingMLP
 from bench.neurons.base import Neuron
 
 from tests.fixtures import write_hsd
-from tests.test_neuron_conformance import CONFIGS, as_tuple, inputs
+from tests.test_neuron_conformance import CONFIGS, inputs, reference_spikes
 
 T, B, C_IN, N = 6, 5, 12, 16
 
@@ -61,21 +61,8 @@ def test_the_forward_is_the_recurrence_it_documents(config):
     net = layer(config, "bptt")
     x = inputs(T, B, C_IN)
     with torch.no_grad():
-        drive, V = net.norm(net.synapses(x)), net.recurrent_weight()
-        neuron = net.neuron
-        u = torch.zeros_like(drive[0]) + neuron.rest
-        w = [torch.zeros_like(drive[0]) + r for r in neuron.states_rest]
-        s, expected = torch.zeros_like(drive[0]), []
-        for d_t in drive:
-            h = u + neuron.f(u, *w) + d_t + s @ V.T
-            fired = h >= neuron.firing_threshold(*w)
-            if w:
-                moved = [wi + gi for wi, gi in zip(w, as_tuple(neuron.g(u, *w)))]
-                w = [torch.where(fired, j, m) for m, j in zip(moved, as_tuple(neuron.on_spike(*moved)))]
-            s = fired.to(d_t.dtype)
-            u = torch.where(fired, torch.full_like(h, neuron.u_reset), h) if neuron.reset == "hard" else h - neuron.threshold * s
-            expected.append(s)
-        assert (net(x) == torch.stack(expected)).float().mean() >= 0.9999
+        expected = reference_spikes(net.neuron, net.norm(net.synapses(x)), net.recurrent_weight())
+        assert (net(x) == expected).float().mean() >= 0.9999
 
 
 @pytest.mark.parametrize("backend", ["eager", "bptt"])
